@@ -193,14 +193,17 @@ type SourceSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The cluster to read from; absent means the server's default cluster.
 	Cluster *Cluster `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	// Exactly one subscription is required.
+	// The subscription: exactly one of topics, topic_pattern and partitions
+	// must be set, else INVALID_ARGUMENT. (Not a oneof, so that a client that
+	// sets two is told so instead of having one silently win.)
 	//
-	// Types that are valid to be assigned to Subscription:
-	//
-	//	*SourceSpec_Topics
-	//	*SourceSpec_TopicPattern
-	//	*SourceSpec_Partitions
-	Subscription isSourceSpec_Subscription `protobuf_oneof:"subscription"`
+	// A list of topic names (Flink: setTopics).
+	Topics *TopicList `protobuf:"bytes,2,opt,name=topics,proto3" json:"topics,omitempty"`
+	// A Go RE2 regular expression matched against whole topic names
+	// (Flink: setTopicPattern).
+	TopicPattern string `protobuf:"bytes,3,opt,name=topic_pattern,json=topicPattern,proto3" json:"topic_pattern,omitempty"`
+	// An explicit set of partitions (Flink: setPartitions).
+	Partitions *PartitionSet `protobuf:"bytes,4,opt,name=partitions,proto3" json:"partitions,omitempty"`
 	// Consumer group id; needed only to commit offsets (Flink: setGroupId).
 	GroupId string `protobuf:"bytes,5,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	// Where each split starts; absent means earliest (Flink's default).
@@ -256,36 +259,23 @@ func (x *SourceSpec) GetCluster() *Cluster {
 	return nil
 }
 
-func (x *SourceSpec) GetSubscription() isSourceSpec_Subscription {
-	if x != nil {
-		return x.Subscription
-	}
-	return nil
-}
-
 func (x *SourceSpec) GetTopics() *TopicList {
 	if x != nil {
-		if x, ok := x.Subscription.(*SourceSpec_Topics); ok {
-			return x.Topics
-		}
+		return x.Topics
 	}
 	return nil
 }
 
 func (x *SourceSpec) GetTopicPattern() string {
 	if x != nil {
-		if x, ok := x.Subscription.(*SourceSpec_TopicPattern); ok {
-			return x.TopicPattern
-		}
+		return x.TopicPattern
 	}
 	return ""
 }
 
 func (x *SourceSpec) GetPartitions() *PartitionSet {
 	if x != nil {
-		if x, ok := x.Subscription.(*SourceSpec_Partitions); ok {
-			return x.Partitions
-		}
+		return x.Partitions
 	}
 	return nil
 }
@@ -331,32 +321,6 @@ func (x *SourceSpec) GetWatermarkStrategy() *WatermarkStrategy {
 	}
 	return nil
 }
-
-type isSourceSpec_Subscription interface {
-	isSourceSpec_Subscription()
-}
-
-type SourceSpec_Topics struct {
-	// A list of topic names (Flink: setTopics).
-	Topics *TopicList `protobuf:"bytes,2,opt,name=topics,proto3,oneof"`
-}
-
-type SourceSpec_TopicPattern struct {
-	// A Go RE2 regular expression matched against whole topic names
-	// (Flink: setTopicPattern).
-	TopicPattern string `protobuf:"bytes,3,opt,name=topic_pattern,json=topicPattern,proto3,oneof"`
-}
-
-type SourceSpec_Partitions struct {
-	// An explicit set of partitions (Flink: setPartitions).
-	Partitions *PartitionSet `protobuf:"bytes,4,opt,name=partitions,proto3,oneof"`
-}
-
-func (*SourceSpec_Topics) isSourceSpec_Subscription() {}
-
-func (*SourceSpec_TopicPattern) isSourceSpec_Subscription() {}
-
-func (*SourceSpec_Partitions) isSourceSpec_Subscription() {}
 
 // TopicList is a list of topic names.
 type TopicList struct {
@@ -1831,14 +1795,14 @@ var File_ferry_v1_source_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_source_proto_rawDesc = "" +
 	"\n" +
-	"\x15ferry/v1/source.proto\x12\bferry.v1\x1a\x15ferry/v1/common.proto\"\x90\x05\n" +
+	"\x15ferry/v1/source.proto\x12\bferry.v1\x1a\x15ferry/v1/common.proto\"\xfa\x04\n" +
 	"\n" +
 	"SourceSpec\x12+\n" +
-	"\acluster\x18\x01 \x01(\v2\x11.ferry.v1.ClusterR\acluster\x12-\n" +
-	"\x06topics\x18\x02 \x01(\v2\x13.ferry.v1.TopicListH\x00R\x06topics\x12%\n" +
-	"\rtopic_pattern\x18\x03 \x01(\tH\x00R\ftopicPattern\x128\n" +
+	"\acluster\x18\x01 \x01(\v2\x11.ferry.v1.ClusterR\acluster\x12+\n" +
+	"\x06topics\x18\x02 \x01(\v2\x13.ferry.v1.TopicListR\x06topics\x12#\n" +
+	"\rtopic_pattern\x18\x03 \x01(\tR\ftopicPattern\x126\n" +
 	"\n" +
-	"partitions\x18\x04 \x01(\v2\x16.ferry.v1.PartitionSetH\x00R\n" +
+	"partitions\x18\x04 \x01(\v2\x16.ferry.v1.PartitionSetR\n" +
 	"partitions\x12\x19\n" +
 	"\bgroup_id\x18\x05 \x01(\tR\agroupId\x12G\n" +
 	"\x10starting_offsets\x18\x06 \x01(\v2\x1c.ferry.v1.OffsetsInitializerR\x0fstartingOffsets\x127\n" +
@@ -1851,8 +1815,7 @@ const file_ferry_v1_source_proto_rawDesc = "" +
 	" \x01(\v2\x1b.ferry.v1.WatermarkStrategyR\x11watermarkStrategy\x1a=\n" +
 	"\x0fPropertiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0e\n" +
-	"\fsubscription\"#\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"#\n" +
 	"\tTopicList\x12\x16\n" +
 	"\x06topics\x18\x01 \x03(\tR\x06topics\"H\n" +
 	"\fPartitionSet\x128\n" +
@@ -2060,11 +2023,6 @@ func file_ferry_v1_source_proto_init() {
 		return
 	}
 	file_ferry_v1_common_proto_init()
-	file_ferry_v1_source_proto_msgTypes[0].OneofWrappers = []any{
-		(*SourceSpec_Topics)(nil),
-		(*SourceSpec_TopicPattern)(nil),
-		(*SourceSpec_Partitions)(nil),
-	}
 	file_ferry_v1_source_proto_msgTypes[3].OneofWrappers = []any{
 		(*OffsetsInitializer_Earliest_)(nil),
 		(*OffsetsInitializer_Latest_)(nil),

@@ -1,0 +1,177 @@
+// Command ferry serves the ferry.v1 API: Apache Flink's Kafka connector
+// semantics over gRPC.
+//
+//	ferry serve [flags]
+//
+// With no --kafka flag, ferry starts an embedded Kafka-compatible broker
+// (franz-go's kfake, in memory) so that it works with nothing else installed.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/ferrykafka/ferry/connector"
+	"github.com/ferrykafka/ferry/server"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "ferry:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `Usage: ferry serve [flags]
+
+Serves the ferry.v1 API (SourceService, SinkService), grpc.health.v1.Health
+and server reflection. Flags:
+`
+
+// clusterFlags collects repeated --cluster NAME=host:port,... flags.
+type clusterFlags map[string]connector.Cluster
+
+func (c clusterFlags) String() string { return "" }
+
+func (c clusterFlags) Set(v string) error {
+	name, hosts, ok := strings.Cut(v, "=")
+	if !ok || name == "" || hosts == "" {
+		return fmt.Errorf("want NAME=host:port[,host:port...], got %q", v)
+	}
+	cl := connector.Cluster{BootstrapServers: strings.Split(hosts, ",")}
+	if err := cl.Validate("--cluster " + name); err != nil {
+		return err
+	}
+	c[name] = cl
+	return nil
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "serve" {
+		fmt.Fprint(stderr, usage)
+		return errors.New(`the only command is "serve"`)
+	}
+	fs := flag.NewFlagSet("ferry serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	listen := fs.String("listen", "127.0.0.1:50051", "address to serve gRPC on (port 0 picks a free one)")
+	kafka := fs.String("kafka", "", "bootstrap servers of the default Kafka cluster, host:port[,host:port...]; empty starts an embedded broker (kfake)")
+	embeddedTopics := fs.String("embedded-topics", "demo:3", "topics the embedded broker starts with, name:partitions[,name:partitions...]")
+	clusters := clusterFlags{}
+	fs.Var(clusters, "cluster", "an extra named cluster, NAME=host:port[,host:port...]; repeatable")
+	maxSessions := fs.Int("max-sessions", 1024, "open sessions at most; more are refused with RESOURCE_EXHAUSTED")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for sessions to end")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	addrFile := fs.String("addr-file", "", "write the address ferry listens on to this file once it serves")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	def := connector.Cluster{BootstrapServers: splitList(*kafka)}
+	if *kafka == "" {
+		fake, err := embeddedBroker(*embeddedTopics)
+		if err != nil {
+			return err
+		}
+		defer fake.Close()
+		def.BootstrapServers = fake.ListenAddrs()
+		log.Info("embedded Kafka-compatible broker (kfake, in memory) started; use --kafka to point at a real cluster",
+			"bootstrap", strings.Join(def.BootstrapServers, ","), "topics", *embeddedTopics)
+	} else if err := def.Validate("--kafka"); err != nil {
+		return err
+	}
+	clusters["default"] = def
+
+	srv, err := server.New(server.Config{Clusters: clusters, MaxSessions: *maxSessions, Logger: log})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	addr := lis.Addr().String()
+	if *addrFile != "" {
+		if err := os.WriteFile(*addrFile, []byte(addr+"\n"), 0o644); err != nil {
+			return fmt.Errorf("--addr-file: %w", err)
+		}
+	}
+	fmt.Fprintf(stdout, "ferry serving on %s (Kafka: %s)\n", addr, strings.Join(def.BootstrapServers, ","))
+	if *kafka == "" {
+		fmt.Fprint(stdout, quickStart(addr))
+	}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String(), "timeout", *shutdownTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-errc
+		return nil
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func embeddedBroker(topics string) (*kfake.Cluster, error) {
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(0)}
+	for _, t := range splitList(topics) {
+		name, parts, ok := strings.Cut(t, ":")
+		n := 1
+		if ok {
+			if _, err := fmt.Sscanf(parts, "%d", &n); err != nil || n < 1 {
+				return nil, fmt.Errorf("--embedded-topics: bad partition count in %q", t)
+			}
+		}
+		opts = append(opts, kfake.SeedTopics(int32(n), name))
+	}
+	return kfake.NewCluster(opts...)
+}
+
+// quickStart prints ready-to-paste grpcurl commands for the embedded broker.
+func quickStart(addr string) string {
+	return fmt.Sprintf(`
+Write a record (key "k1", value "hello") to topic demo:
+  grpcurl -plaintext -d @ %[1]s ferry.v1.SinkService/Write <<'EOF'
+{"open": {"spec": {"defaultTopic": "demo"}}}
+{"records": {"sequence": 1, "records": [{"key": "azE=", "value": "aGVsbG8="}]}}
+{"close": {}}
+EOF
+
+Read topic demo from the start, bounded:
+  grpcurl -plaintext -d '{"open": {"spec": {"topics": {"topics": ["demo"]}, "boundedness": "BOUNDEDNESS_BOUNDED"}}}' %[1]s ferry.v1.SourceService/Read
+
+`, addr)
+}

@@ -1,0 +1,64 @@
+package connector
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrUnsupported is returned (wrapped, with the feature named) when a spec asks
+// for a feature this version of the connector does not implement yet.
+var ErrUnsupported = errors.New("not supported yet")
+
+// InvalidError is returned when a configuration value breaks a rule. Field is
+// the name of the offending field or property, Rule says what it must be.
+type InvalidError struct {
+	Field string
+	Rule  string
+}
+
+func (e *InvalidError) Error() string { return e.Field + ": " + e.Rule }
+
+// Invalid returns an *InvalidError for field with the formatted rule.
+func Invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Rule: fmt.Sprintf(format, args...)}
+}
+
+// NotFoundError is returned when a topic or partition named by a spec does not
+// exist on the cluster.
+type NotFoundError struct {
+	Kind string // "topic" or "partition"
+	Name string // the topic, or "topic/partition"
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("%s %q does not exist", e.Kind, e.Name)
+}
+
+// UnavailableError is returned when the cluster cannot be reached. Err is the
+// cause.
+type UnavailableError struct {
+	Op  string
+	Err error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("kafka unavailable while %s: %v", e.Op, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// RecordError is returned when Kafka refuses a record. Batch is the client's
+// sequence number of the batch that carried it and Index its position in the
+// batch.
+type RecordError struct {
+	Batch int64
+	Index int
+	Topic string
+	Err   error
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("record %d of batch %d (topic %q): %v", e.Index, e.Batch, e.Topic, e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }

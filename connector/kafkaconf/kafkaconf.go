@@ -1,0 +1,246 @@
+// Package kafkaconf maps Kafka properties, by their Java names, onto franz-go
+// options, through one table (Table). Each entry states its default, the
+// franz-go option it becomes and the roles (consumer, producer) it applies to.
+//
+// Keys that Flink's connector overrides are accepted and behave as in Flink:
+// key/value (de)serializers are meaningless because payloads are raw bytes,
+// and auto.offset.reset comes from the source's starting offsets. Any other
+// key missing from the table is refused with an error that names it.
+package kafkaconf
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferrykafka/ferry/connector"
+)
+
+// Role says which kind of client a property applies to.
+type Role uint8
+
+const (
+	// Consumer is a source session.
+	Consumer Role = 1 << iota
+	// Producer is a sink session.
+	Producer
+)
+
+func (r Role) String() string {
+	switch r {
+	case Consumer:
+		return "consumer"
+	case Producer:
+		return "producer"
+	default:
+		return "consumer, producer"
+	}
+}
+
+// Settings is the result of parsing properties: franz-go options plus the
+// connector's own options.
+type Settings struct {
+	// Opts are the franz-go options, in table order.
+	Opts []kgo.Opt
+	// ClientID is client.id; empty means derive one from ClientIDPrefix.
+	ClientID string
+	// ClientIDPrefix is client.id.prefix (default "ferry").
+	ClientIDPrefix string
+	// Ignored lists keys accepted but without effect, as in Flink.
+	Ignored []string
+}
+
+// Property is one supported key.
+type Property struct {
+	// Name is the Java property name.
+	Name string
+	// Roles are the clients it applies to.
+	Roles Role
+	// Default is the value in effect when the key is absent.
+	Default string
+	// Option names the franz-go option it maps to, or says how ferry uses it.
+	Option string
+	// Ignored is true for keys accepted without effect, as in Flink.
+	Ignored bool
+	apply   func(v string, s *Settings) error
+}
+
+// Table lists every supported key, sorted by name.
+func Table() []Property {
+	out := append([]Property(nil), table...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+var table = []Property{
+	{Name: "client.id", Roles: Consumer | Producer, Default: "{client.id.prefix}-{session id}", Option: "kgo.ClientID",
+		apply: func(v string, s *Settings) error { s.ClientID = v; return nil }},
+	{Name: "client.id.prefix", Roles: Consumer | Producer, Default: "ferry", Option: "kgo.ClientID (prefix of the generated id)",
+		apply: func(v string, s *Settings) error { s.ClientIDPrefix = v; return nil }},
+	{Name: "retry.backoff.ms", Roles: Consumer | Producer, Default: "100", Option: "kgo.RetryBackoffFn (constant)",
+		apply: durationMs(0, func(d time.Duration) kgo.Opt {
+			return kgo.RetryBackoffFn(func(int) time.Duration { return d })
+		})},
+	{Name: "metadata.max.age.ms", Roles: Consumer | Producer, Default: "300000", Option: "kgo.MetadataMaxAge",
+		apply: durationMs(1, kgo.MetadataMaxAge)},
+	{Name: "fetch.max.bytes", Roles: Consumer, Default: "52428800", Option: "kgo.FetchMaxBytes",
+		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.FetchMaxBytes(n) })},
+	{Name: "max.partition.fetch.bytes", Roles: Consumer, Default: "1048576", Option: "kgo.FetchMaxPartitionBytes",
+		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.FetchMaxPartitionBytes(n) })},
+	{Name: "fetch.min.bytes", Roles: Consumer, Default: "1", Option: "kgo.FetchMinBytes",
+		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.FetchMinBytes(n) })},
+	{Name: "fetch.max.wait.ms", Roles: Consumer, Default: "500", Option: "kgo.FetchMaxWait",
+		apply: durationMs(1, func(d time.Duration) kgo.Opt { return kgo.FetchMaxWait(d) })},
+	{Name: "isolation.level", Roles: Consumer, Default: "read_uncommitted", Option: "kgo.FetchIsolationLevel",
+		apply: func(v string, s *Settings) error {
+			switch v {
+			case "read_uncommitted":
+				s.Opts = append(s.Opts, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
+			case "read_committed":
+				s.Opts = append(s.Opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+			default:
+				return fmt.Errorf("must be read_uncommitted or read_committed, not %q", v)
+			}
+			return nil
+		}},
+	{Name: "key.deserializer", Roles: Consumer, Default: "(ignored)", Option: "none: payloads are raw bytes, as Flink overrides it", Ignored: true, apply: ignore},
+	{Name: "value.deserializer", Roles: Consumer, Default: "(ignored)", Option: "none: payloads are raw bytes, as Flink overrides it", Ignored: true, apply: ignore},
+	{Name: "auto.offset.reset", Roles: Consumer, Default: "(from the starting offsets)", Option: "none: Flink sets it from the starting offsets", Ignored: true, apply: ignore},
+	{Name: "key.serializer", Roles: Producer, Default: "(ignored)", Option: "none: payloads are raw bytes, as Flink overrides it", Ignored: true, apply: ignore},
+	{Name: "value.serializer", Roles: Producer, Default: "(ignored)", Option: "none: payloads are raw bytes, as Flink overrides it", Ignored: true, apply: ignore},
+	{Name: "acks", Roles: Producer, Default: "all", Option: "kgo.RequiredAcks",
+		apply: func(v string, s *Settings) error {
+			switch v {
+			case "all", "-1":
+				s.Opts = append(s.Opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+			case "1":
+				s.Opts = append(s.Opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+			case "0":
+				s.Opts = append(s.Opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+			default:
+				return fmt.Errorf("must be all, -1, 0 or 1, not %q", v)
+			}
+			return nil
+		}},
+	{Name: "linger.ms", Roles: Producer, Default: "5", Option: "kgo.ProducerLinger",
+		apply: durationMs(0, func(d time.Duration) kgo.Opt { return kgo.ProducerLinger(d) })},
+	{Name: "batch.size", Roles: Producer, Default: "16384", Option: "kgo.ProducerBatchMaxBytes",
+		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.ProducerBatchMaxBytes(n) })},
+	{Name: "max.request.size", Roles: Producer, Default: "1048576", Option: "kgo.BrokerMaxWriteBytes",
+		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.BrokerMaxWriteBytes(n) })},
+	{Name: "compression.type", Roles: Producer, Default: "none", Option: "kgo.ProducerBatchCompression",
+		apply: func(v string, s *Settings) error {
+			var c kgo.CompressionCodec
+			switch v {
+			case "none":
+				c = kgo.NoCompression()
+			case "gzip":
+				c = kgo.GzipCompression()
+			case "snappy":
+				c = kgo.SnappyCompression()
+			case "lz4":
+				c = kgo.Lz4Compression()
+			case "zstd":
+				c = kgo.ZstdCompression()
+			default:
+				return fmt.Errorf("must be none, gzip, snappy, lz4 or zstd, not %q", v)
+			}
+			s.Opts = append(s.Opts, kgo.ProducerBatchCompression(c))
+			return nil
+		}},
+	{Name: "delivery.timeout.ms", Roles: Producer, Default: "120000", Option: "kgo.RecordDeliveryTimeout",
+		apply: durationMs(1, func(d time.Duration) kgo.Opt { return kgo.RecordDeliveryTimeout(d) })},
+	{Name: "retries", Roles: Producer, Default: "2147483647", Option: "kgo.RecordRetries",
+		apply: func(v string, s *Settings) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("must be an integer >= 0, not %q", v)
+			}
+			s.Opts = append(s.Opts, kgo.RecordRetries(n))
+			return nil
+		}},
+	{Name: "enable.idempotence", Roles: Producer, Default: "true", Option: "kgo.DisableIdempotentWrite when false",
+		apply: func(v string, s *Settings) error {
+			b, err := parseBool(v)
+			if err != nil {
+				return err
+			}
+			if !b {
+				s.Opts = append(s.Opts, kgo.DisableIdempotentWrite())
+			}
+			return nil
+		}},
+	{Name: "buffer.memory", Roles: Producer, Default: "33554432", Option: "kgo.MaxBufferedBytes",
+		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.MaxBufferedBytes(int(n)) })},
+}
+
+// Parse checks every key of props against the table for role and returns the
+// resulting settings. An unknown key, a key of the other role or a bad value
+// is an *connector.InvalidError naming "properties[key]".
+func Parse(role Role, props map[string]string) (*Settings, error) {
+	s := &Settings{ClientIDPrefix: "ferry"}
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	byName := make(map[string]*Property, len(table))
+	for i := range table {
+		byName[table[i].Name] = &table[i]
+	}
+	for _, k := range keys {
+		field := "properties[" + strconv.Quote(k) + "]"
+		p, ok := byName[k]
+		if !ok {
+			return nil, connector.Invalid(field, "unknown %s property; see the README for the supported keys", role)
+		}
+		if p.Roles&role == 0 {
+			return nil, connector.Invalid(field, "is a %s property, not a %s one", p.Roles, role)
+		}
+		if err := p.apply(strings.TrimSpace(props[k]), s); err != nil {
+			return nil, connector.Invalid(field, "%v", err)
+		}
+		if p.Ignored {
+			s.Ignored = append(s.Ignored, k)
+		}
+	}
+	return s, nil
+}
+
+func ignore(string, *Settings) error { return nil }
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("must be true or false, not %q", v)
+}
+
+func durationMs(min int64, opt func(time.Duration) kgo.Opt) func(string, *Settings) error {
+	return func(v string, s *Settings) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < min {
+			return fmt.Errorf("must be an integer number of milliseconds >= %d, not %q", min, v)
+		}
+		s.Opts = append(s.Opts, opt(time.Duration(n)*time.Millisecond))
+		return nil
+	}
+}
+
+func int32Opt(min int32, opt func(int32) kgo.Opt) func(string, *Settings) error {
+	return func(v string, s *Settings) error {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || int32(n) < min {
+			return fmt.Errorf("must be an integer in %d..2147483647, not %q", min, v)
+		}
+		s.Opts = append(s.Opts, opt(int32(n)))
+		return nil
+	}
+}

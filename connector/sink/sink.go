@@ -1,0 +1,156 @@
+// Package sink writes records to Kafka with a delivery guarantee, the way
+// Flink's KafkaSink does.
+//
+// A Writer produces asynchronously: Write hands records to franz-go and
+// returns; the first record Kafka refuses makes every later call fail with a
+// *connector.RecordError naming the batch and the record. Written counts only
+// records Kafka acknowledged, so a failed write is never reported as written.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferrykafka/ferry/connector"
+	"github.com/ferrykafka/ferry/connector/kafkaconf"
+)
+
+// Guarantee is Flink's DeliveryGuarantee.
+type Guarantee int
+
+const (
+	// None is fire and forget (the default, as in Flink).
+	None Guarantee = iota
+	// AtLeastOnce flushes at every checkpoint.
+	AtLeastOnce
+	// ExactlyOnce writes in Kafka transactions committed after checkpoints.
+	ExactlyOnce
+)
+
+// NoPartition is the Partition of a record the partitioner places.
+const NoPartition int32 = -1
+
+// Config describes a writer.
+type Config struct {
+	Cluster   connector.Cluster
+	Guarantee Guarantee
+	// DefaultTopic is the topic of records whose topic is empty.
+	DefaultTopic string
+	// Partitioner places records whose Partition is NoPartition.
+	Partitioner PartitionerKind
+	// WriterIndex in [0, Parallelism); used by the fixed partitioner.
+	WriterIndex int
+	Parallelism int
+	// Settings from the session's properties; nil means defaults.
+	Settings *kafkaconf.Settings
+	// ClientID of the Kafka client.
+	ClientID string
+}
+
+// Writer writes records of one sink session.
+type Writer struct {
+	cl           *kgo.Client
+	defaultTopic string
+	written      atomic.Int64
+
+	mu  sync.Mutex
+	err error // first record error, sticky
+}
+
+// Open connects a writer. It returns *connector.UnavailableError when Kafka
+// cannot be reached and connector.ErrUnsupported (wrapped) for EXACTLY_ONCE,
+// which this version does not implement yet.
+func Open(ctx context.Context, cfg Config) (*Writer, error) {
+	if cfg.Guarantee == ExactlyOnce {
+		return nil, fmt.Errorf("delivery_guarantee EXACTLY_ONCE: %w", connector.ErrUnsupported)
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Cluster.BootstrapServers...),
+		kgo.RecordPartitioner(newPartitioner(cfg.Partitioner, cfg.WriterIndex)),
+		// Fail fast on a topic that does not exist instead of waiting for it.
+		kgo.UnknownTopicRetries(2),
+	}
+	if cfg.ClientID != "" {
+		opts = append(opts, kgo.ClientID(cfg.ClientID))
+	}
+	if cfg.Settings != nil {
+		opts = append(opts, cfg.Settings.Opts...)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, connector.Invalid("properties", "%v", err)
+	}
+	if err := cl.Ping(ctx); err != nil {
+		cl.Close()
+		return nil, &connector.UnavailableError{Op: "connecting", Err: err}
+	}
+	return &Writer{cl: cl, defaultTopic: cfg.DefaultTopic}, nil
+}
+
+// Write produces the records of batch seq. A record with an empty topic goes
+// to the default topic. It blocks only while franz-go's buffer is full, and
+// returns the first error any earlier record met.
+func (w *Writer) Write(ctx context.Context, seq int64, recs []*kgo.Record) error {
+	if err := w.Err(); err != nil {
+		return err
+	}
+	for i, r := range recs {
+		if r.Topic == "" {
+			r.Topic = w.defaultTopic
+		}
+		idx := i
+		w.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+			if err != nil {
+				w.fail(&connector.RecordError{Batch: seq, Index: idx, Topic: r.Topic, Err: recordErr(r, err)})
+				return
+			}
+			w.written.Add(1)
+		})
+	}
+	return w.Err()
+}
+
+// Flush waits until Kafka answered every record written so far, and returns
+// the first record error.
+func (w *Writer) Flush(ctx context.Context) error {
+	if err := w.cl.Flush(ctx); err != nil {
+		return err
+	}
+	return w.Err()
+}
+
+// Written returns the number of records Kafka acknowledged.
+func (w *Writer) Written() int64 { return w.written.Load() }
+
+// Err returns the first record error, or nil.
+func (w *Writer) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+func (w *Writer) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+// Close closes the Kafka client; unflushed records are failed, not written.
+func (w *Writer) Close() { w.cl.Close() }
+
+// recordErr turns franz-go's record errors into connector errors where one
+// fits.
+func recordErr(r *kgo.Record, err error) error {
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return &connector.NotFoundError{Kind: "topic", Name: r.Topic}
+	}
+	return err
+}

@@ -1,0 +1,337 @@
+// Package source reads Kafka the way Flink's KafkaSource does: one split per
+// topic partition, splits owned by reader index as Flink's enumerator assigns
+// them, start and stop offsets resolved once when the reader opens, and the
+// next offset of every split tracked so that a checkpoint can record it.
+//
+// A Reader is not safe for concurrent use: one goroutine polls it.
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferrykafka/ferry/connector"
+	"github.com/ferrykafka/ferry/connector/kafkaconf"
+)
+
+// NoStop is the stopping offset of a split that never finishes.
+const NoStop int64 = -1
+
+// OffsetKind is a kind of offsets initializer (Flink's OffsetsInitializer).
+type OffsetKind int
+
+const (
+	// Earliest is the first offset of each partition (the default start).
+	Earliest OffsetKind = iota
+	// Latest is the end of each partition when the reader opens.
+	Latest
+)
+
+// Offsets picks an offset for every split.
+type Offsets struct {
+	Kind OffsetKind
+}
+
+// Config describes a reader.
+type Config struct {
+	Cluster connector.Cluster
+	// Topics to read; every one must exist.
+	Topics []string
+	// ReaderIndex in [0, Parallelism).
+	ReaderIndex int
+	// Parallelism >= 1.
+	Parallelism int
+	// Start offsets; the zero value is Earliest.
+	Start Offsets
+	// Stop offsets, or nil for none.
+	Stop *Offsets
+	// Settings from the session's properties; nil means defaults.
+	Settings *kafkaconf.Settings
+	// ClientID of the Kafka client.
+	ClientID string
+	// MaxPollRecords bounds the records one Poll returns; 0 means 10,000.
+	MaxPollRecords int
+}
+
+// Split is one topic partition owned by a reader.
+type Split struct {
+	Topic     string
+	Partition int32
+	// Start is the first offset the reader emits.
+	Start int64
+	// Stop is the offset at which the split finishes (exclusive), or NoStop.
+	Stop int64
+}
+
+// FinishedAtStart reports whether the split has nothing to read: its start
+// is at or past its stop.
+func (s Split) FinishedAtStart() bool { return s.Stop != NoStop && s.Start >= s.Stop }
+
+// Position is the next offset of a split after a batch.
+type Position struct {
+	Topic     string
+	Partition int32
+	Next      int64
+}
+
+// Batch is what one Poll returns.
+type Batch struct {
+	// Records in offset order per partition; control records are dropped.
+	Records []*kgo.Record
+	// Positions holds, for each split that moved, its next offset once the
+	// records above have been delivered.
+	Positions []Position
+	// Finished are the splits that reached their stop with this batch.
+	Finished []Split
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+type split struct {
+	Split
+	next     int64
+	finished bool
+}
+
+// Reader reads the splits one reader owns.
+type Reader struct {
+	cl      *kgo.Client
+	splits  map[tp]*split
+	order   []tp
+	open    int  // splits not finished
+	hasStop bool // splits have stopping offsets
+	maxPoll int
+}
+
+// Open resolves the topics, the splits this reader owns and their start and
+// stop offsets, and starts fetching. Errors: *connector.NotFoundError for a
+// missing topic, *connector.UnavailableError when Kafka cannot be reached.
+func Open(ctx context.Context, cfg Config) (*Reader, error) {
+	if cfg.Parallelism < 1 || cfg.ReaderIndex < 0 || cfg.ReaderIndex >= cfg.Parallelism {
+		return nil, connector.Invalid("reader_index", "must be in [0, parallelism)")
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Cluster.BootstrapServers...),
+		kgo.KeepControlRecords(),
+	}
+	if cfg.ClientID != "" {
+		opts = append(opts, kgo.ClientID(cfg.ClientID))
+	}
+	if cfg.Settings != nil {
+		opts = append(opts, cfg.Settings.Opts...)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, connector.Invalid("properties", "%v", err)
+	}
+	r := &Reader{cl: cl, splits: make(map[tp]*split), maxPoll: cfg.MaxPollRecords}
+	if r.maxPoll <= 0 {
+		r.maxPoll = 10000
+	}
+	if err := r.resolve(ctx, cfg); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	consume := make(map[string]map[int32]kgo.Offset)
+	for _, k := range r.order {
+		s := r.splits[k]
+		if s.finished {
+			continue
+		}
+		if consume[k.topic] == nil {
+			consume[k.topic] = make(map[int32]kgo.Offset)
+		}
+		consume[k.topic][k.partition] = kgo.NewOffset().At(s.Start)
+	}
+	cl.AddConsumePartitions(consume)
+	return r, nil
+}
+
+func (r *Reader) resolve(ctx context.Context, cfg Config) error {
+	r.hasStop = cfg.Stop != nil
+	adm := kadm.NewClient(r.cl)
+	md, err := adm.Metadata(ctx, cfg.Topics...)
+	if err != nil {
+		return unavailable("reading metadata", err)
+	}
+	for _, t := range cfg.Topics {
+		td, ok := md.Topics[t]
+		switch {
+		case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+			return &connector.NotFoundError{Kind: "topic", Name: t}
+		case td.Err != nil:
+			return fmt.Errorf("topic %q: %w", t, td.Err)
+		}
+		for p := range td.Partitions {
+			if Owner(t, p, cfg.Parallelism) == cfg.ReaderIndex {
+				k := tp{t, p}
+				r.splits[k] = &split{Split: Split{Topic: t, Partition: p, Stop: NoStop}}
+				r.order = append(r.order, k)
+			}
+		}
+	}
+	sort.Slice(r.order, func(i, j int) bool {
+		a, b := r.order[i], r.order[j]
+		if a.topic != b.topic {
+			return a.topic < b.topic
+		}
+		return a.partition < b.partition
+	})
+	if len(r.order) == 0 {
+		return nil
+	}
+	starts, err := r.list(ctx, adm, cfg.Start, cfg.Topics)
+	if err != nil {
+		return err
+	}
+	var stops map[tp]int64
+	if cfg.Stop != nil {
+		if stops, err = r.list(ctx, adm, *cfg.Stop, cfg.Topics); err != nil {
+			return err
+		}
+	}
+	for _, k := range r.order {
+		s := r.splits[k]
+		s.Start, s.next = starts[k], starts[k]
+		if stops != nil {
+			s.Stop = stops[k]
+			if s.next >= s.Stop {
+				s.finished = true
+				continue
+			}
+		}
+		r.open++
+	}
+	return nil
+}
+
+// list resolves an offsets initializer for every owned split.
+func (r *Reader) list(ctx context.Context, adm *kadm.Client, o Offsets, topics []string) (map[tp]int64, error) {
+	var (
+		listed kadm.ListedOffsets
+		err    error
+	)
+	switch o.Kind {
+	case Earliest:
+		listed, err = adm.ListStartOffsets(ctx, topics...)
+	case Latest:
+		listed, err = adm.ListEndOffsets(ctx, topics...)
+	default:
+		return nil, fmt.Errorf("offsets kind %d: %w", o.Kind, connector.ErrUnsupported)
+	}
+	if err != nil {
+		return nil, unavailable("listing offsets", err)
+	}
+	out := make(map[tp]int64, len(r.order))
+	for _, k := range r.order {
+		l, ok := listed.Lookup(k.topic, k.partition)
+		if !ok {
+			return nil, unavailable("listing offsets", fmt.Errorf("no offset for %s/%d", k.topic, k.partition))
+		}
+		if l.Err != nil {
+			return nil, unavailable("listing offsets", fmt.Errorf("%s/%d: %w", k.topic, k.partition, l.Err))
+		}
+		out[k] = l.Offset
+	}
+	return out, nil
+}
+
+// Splits returns the splits this reader owns, sorted by topic and partition,
+// with their start and stop offsets.
+func (r *Reader) Splits() []Split {
+	out := make([]Split, 0, len(r.order))
+	for _, k := range r.order {
+		out = append(out, r.splits[k].Split)
+	}
+	return out
+}
+
+// Finished reports whether every split has a stop and reached it. A reader
+// that owns no split and has stopping offsets is finished at once.
+func (r *Reader) Finished() bool { return r.hasStop && r.open == 0 }
+
+// Poll blocks until records arrive or splits finish, and returns them. It
+// returns ctx.Err() when ctx ends, and an *connector.UnavailableError or the
+// Kafka error when fetching fails.
+func (r *Reader) Poll(ctx context.Context) (Batch, error) {
+	for {
+		fetches := r.cl.PollRecords(ctx, r.maxPoll)
+		if err := ctx.Err(); err != nil {
+			return Batch{}, err
+		}
+		for _, fe := range fetches.Errors() {
+			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
+				return Batch{}, fe.Err
+			}
+			if errors.Is(fe.Err, kgo.ErrClientClosed) {
+				return Batch{}, fe.Err
+			}
+			return Batch{}, unavailable(fmt.Sprintf("fetching %s/%d", fe.Topic, fe.Partition), fe.Err)
+		}
+		var b Batch
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			r.take(&b, p.Topic, p.Partition, p.Records)
+		})
+		if len(b.Records) > 0 || len(b.Positions) > 0 || len(b.Finished) > 0 {
+			return b, nil
+		}
+	}
+}
+
+// take appends the records of one partition that lie in [next, stop) and
+// moves the split on, finishing it at its stop.
+func (r *Reader) take(b *Batch, topic string, partition int32, recs []*kgo.Record) {
+	s := r.splits[tp{topic, partition}]
+	if s == nil || s.finished || len(recs) == 0 {
+		return
+	}
+	moved := false
+	for _, rec := range recs {
+		if rec.Offset < s.next {
+			continue
+		}
+		if s.Stop != NoStop && rec.Offset >= s.Stop {
+			s.next = s.Stop
+			moved = true
+			break
+		}
+		if !rec.Attrs.IsControl() {
+			b.Records = append(b.Records, rec)
+		}
+		s.next = rec.Offset + 1
+		moved = true
+	}
+	if !moved {
+		return
+	}
+	b.Positions = append(b.Positions, Position{Topic: topic, Partition: partition, Next: s.next})
+	if s.Stop != NoStop && s.next >= s.Stop {
+		s.finished = true
+		r.open--
+		b.Finished = append(b.Finished, s.Split)
+		r.cl.RemoveConsumePartitions(map[string][]int32{topic: {partition}})
+	}
+}
+
+// Close stops fetching and closes the Kafka client.
+func (r *Reader) Close() { r.cl.Close() }
+
+func unavailable(op string, err error) error {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &connector.UnavailableError{Op: op, Err: err}
+}

@@ -1,0 +1,247 @@
+package server
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferrykafka/ferry/connector"
+	"github.com/ferrykafka/ferry/connector/kafkaconf"
+	"github.com/ferrykafka/ferry/connector/sink"
+	"github.com/ferrykafka/ferry/connector/source"
+	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
+)
+
+// This file turns validated protobuf messages into connector configurations.
+// Every error is a *connector.InvalidError whose Field is the path of the
+// offending field in the request, an unsupported feature wrapping
+// connector.ErrUnsupported, or a *connector.NotFoundError for an unknown
+// cluster name.
+
+// resolveCluster picks the cluster of a spec: absent means "default".
+func (s *Server) resolveCluster(field string, c *ferryv1.Cluster) (connector.Cluster, error) {
+	if c == nil {
+		return s.cluster(field, "default")
+	}
+	switch {
+	case len(c.GetBootstrapServers()) > 0 && c.GetName() != "":
+		return connector.Cluster{}, connector.Invalid(field, "set bootstrap_servers or name, not both")
+	case c.GetName() != "":
+		return s.cluster(field+".name", c.GetName())
+	}
+	cl := connector.Cluster{BootstrapServers: c.GetBootstrapServers()}
+	if len(cl.BootstrapServers) == 0 {
+		return cl, connector.Invalid(field+".bootstrap_servers", "must list at least one host:port (or set cluster.name, or leave cluster out for the server's default)")
+	}
+	return cl, cl.Validate(field + ".bootstrap_servers")
+}
+
+func (s *Server) cluster(field, name string) (connector.Cluster, error) {
+	if cl, ok := s.cfg.Clusters[name]; ok {
+		return cl, nil
+	}
+	names := make([]string, 0, len(s.cfg.Clusters))
+	for n := range s.cfg.Clusters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return connector.Cluster{}, fmt.Errorf("%s: %w (configured: %s)", field, &connector.NotFoundError{Kind: "cluster", Name: name}, strings.Join(names, ", "))
+}
+
+func parallelism(field string, p *int32, index int32, indexField string) (int, int, error) {
+	n := int32(1)
+	if p != nil {
+		n = *p
+	}
+	if n < 1 {
+		return 0, 0, connector.Invalid(field, "must be >= 1, got %d", n)
+	}
+	if index < 0 || index >= n {
+		return 0, 0, connector.Invalid(indexField, "must be in [0, parallelism=%d), got %d", n, index)
+	}
+	return int(index), int(n), nil
+}
+
+func properties(role kafkaconf.Role, field string, props map[string]string) (*kafkaconf.Settings, error) {
+	st, err := kafkaconf.Parse(role, props)
+	if ie, ok := err.(*connector.InvalidError); ok {
+		return nil, connector.Invalid(field+"."+ie.Field, "%s", ie.Rule)
+	}
+	return st, err
+}
+
+func (s *Server) sourceConfig(open *ferryv1.OpenSource) (source.Config, error) {
+	var cfg source.Config
+	spec := open.GetSpec()
+	if spec == nil {
+		return cfg, connector.Invalid("open.spec", "is required")
+	}
+	var err error
+	if cfg.ReaderIndex, cfg.Parallelism, err = parallelism("open.parallelism", open.Parallelism, open.GetReaderIndex(), "open.reader_index"); err != nil {
+		return cfg, err
+	}
+	if cfg.Cluster, err = s.resolveCluster("open.spec.cluster", spec.GetCluster()); err != nil {
+		return cfg, err
+	}
+	var kinds []string
+	if spec.GetTopics() != nil {
+		kinds = append(kinds, "topics")
+	}
+	if spec.GetTopicPattern() != "" {
+		kinds = append(kinds, "topic_pattern")
+	}
+	if spec.GetPartitions() != nil {
+		kinds = append(kinds, "partitions")
+	}
+	switch {
+	case len(kinds) == 0:
+		return cfg, connector.Invalid("open.spec.subscription", "exactly one of topics, topic_pattern and partitions is required; none is set")
+	case len(kinds) > 1:
+		return cfg, connector.Invalid("open.spec.subscription", "exactly one of topics, topic_pattern and partitions is allowed; got %s", strings.Join(kinds, " and "))
+	case kinds[0] != "topics":
+		return cfg, fmt.Errorf("open.spec.%s: %w (use topics)", kinds[0], connector.ErrUnsupported)
+	}
+	seen := make(map[string]bool)
+	for i, t := range spec.GetTopics().GetTopics() {
+		f := fmt.Sprintf("open.spec.topics.topics[%d]", i)
+		switch {
+		case t == "":
+			return cfg, connector.Invalid(f, "must not be empty")
+		case seen[t]:
+			return cfg, connector.Invalid(f, "topic %q is listed twice", t)
+		}
+		seen[t] = true
+		cfg.Topics = append(cfg.Topics, t)
+	}
+	if len(cfg.Topics) == 0 {
+		return cfg, connector.Invalid("open.spec.topics.topics", "must name at least one topic")
+	}
+	if cfg.Start, err = offsets("open.spec.starting_offsets", spec.GetStartingOffsets()); err != nil {
+		return cfg, err
+	}
+	switch spec.GetBoundedness() {
+	case ferryv1.Boundedness_BOUNDEDNESS_BOUNDED:
+		stop := source.Offsets{Kind: source.Latest}
+		if spec.GetStoppingOffsets() != nil {
+			if stop, err = offsets("open.spec.stopping_offsets", spec.GetStoppingOffsets()); err != nil {
+				return cfg, err
+			}
+		}
+		cfg.Stop = &stop
+	case ferryv1.Boundedness_BOUNDEDNESS_UNSPECIFIED, ferryv1.Boundedness_BOUNDEDNESS_CONTINUOUS_UNBOUNDED:
+		if spec.GetStoppingOffsets() != nil {
+			stop, err := offsets("open.spec.stopping_offsets", spec.GetStoppingOffsets())
+			if err != nil {
+				return cfg, err
+			}
+			cfg.Stop = &stop
+		}
+	default:
+		return cfg, connector.Invalid("open.spec.boundedness", "unknown value %d", spec.GetBoundedness())
+	}
+	if cfg.Settings, err = properties(kafkaconf.Consumer, "open.spec", spec.GetProperties()); err != nil {
+		return cfg, err
+	}
+	if k := spec.GetWatermarkStrategy().GetKind(); k > ferryv1.WatermarkKind_WATERMARK_KIND_NONE {
+		return cfg, fmt.Errorf("open.spec.watermark_strategy.kind %s: %w", k, connector.ErrUnsupported)
+	}
+	if len(open.GetRestore().GetSplits()) > 0 {
+		return cfg, fmt.Errorf("open.restore: %w", connector.ErrUnsupported)
+	}
+	return cfg, nil
+}
+
+func offsets(field string, o *ferryv1.OffsetsInitializer) (source.Offsets, error) {
+	switch {
+	case o == nil || o.GetEarliest() != nil:
+		return source.Offsets{Kind: source.Earliest}, nil
+	case o.GetLatest() != nil:
+		return source.Offsets{Kind: source.Latest}, nil
+	case o.GetKind() == nil:
+		return source.Offsets{}, connector.Invalid(field, "set one of earliest, latest, committed, timestamp_ms, specific")
+	}
+	return source.Offsets{}, fmt.Errorf("%s: only earliest and latest are %w", field, connector.ErrUnsupported)
+}
+
+func (s *Server) sinkConfig(open *ferryv1.OpenSink) (sink.Config, error) {
+	var cfg sink.Config
+	spec := open.GetSpec()
+	if spec == nil {
+		return cfg, connector.Invalid("open.spec", "is required")
+	}
+	var err error
+	if cfg.WriterIndex, cfg.Parallelism, err = parallelism("open.parallelism", open.Parallelism, open.GetWriterIndex(), "open.writer_index"); err != nil {
+		return cfg, err
+	}
+	if cfg.Cluster, err = s.resolveCluster("open.spec.cluster", spec.GetCluster()); err != nil {
+		return cfg, err
+	}
+	switch spec.GetDeliveryGuarantee() {
+	case ferryv1.DeliveryGuarantee_DELIVERY_GUARANTEE_UNSPECIFIED, ferryv1.DeliveryGuarantee_DELIVERY_GUARANTEE_NONE:
+		cfg.Guarantee = sink.None
+	case ferryv1.DeliveryGuarantee_DELIVERY_GUARANTEE_AT_LEAST_ONCE:
+		cfg.Guarantee = sink.AtLeastOnce
+	case ferryv1.DeliveryGuarantee_DELIVERY_GUARANTEE_EXACTLY_ONCE:
+		if spec.GetTransactionalIdPrefix() == "" {
+			return cfg, connector.Invalid("open.spec.transactional_id_prefix", "is required with DELIVERY_GUARANTEE_EXACTLY_ONCE")
+		}
+		cfg.Guarantee = sink.ExactlyOnce
+	default:
+		return cfg, connector.Invalid("open.spec.delivery_guarantee", "unknown value %d", spec.GetDeliveryGuarantee())
+	}
+	switch spec.GetPartitioner() {
+	case ferryv1.Partitioner_PARTITIONER_UNSPECIFIED, ferryv1.Partitioner_PARTITIONER_DEFAULT:
+		cfg.Partitioner = sink.DefaultPartitioner
+	case ferryv1.Partitioner_PARTITIONER_FIXED:
+		cfg.Partitioner = sink.FixedPartitioner
+	case ferryv1.Partitioner_PARTITIONER_ROUND_ROBIN:
+		cfg.Partitioner = sink.RoundRobinPartitioner
+	default:
+		return cfg, connector.Invalid("open.spec.partitioner", "unknown value %d", spec.GetPartitioner())
+	}
+	cfg.DefaultTopic = spec.GetDefaultTopic()
+	if cfg.Settings, err = properties(kafkaconf.Producer, "open.spec", spec.GetProperties()); err != nil {
+		return cfg, err
+	}
+	if len(open.GetRestore().GetTransactions()) > 0 {
+		return cfg, fmt.Errorf("open.restore: %w", connector.ErrUnsupported)
+	}
+	return cfg, nil
+}
+
+// sinkRecords converts and checks the records of one batch.
+func sinkRecords(b *ferryv1.WriteBatch, defaultTopic string) ([]*kgo.Record, error) {
+	if b.GetConsumedOffsets() != nil {
+		return nil, fmt.Errorf("records.consumed_offsets (batch %d): %w", b.GetSequence(), connector.ErrUnsupported)
+	}
+	out := make([]*kgo.Record, len(b.GetRecords()))
+	for i, r := range b.GetRecords() {
+		field := fmt.Sprintf("records.records[%d] (batch sequence %d)", i, b.GetSequence())
+		if r.GetTopic() == "" && defaultTopic == "" {
+			return nil, connector.Invalid(field+".topic", "is empty and the spec has no default_topic")
+		}
+		rec := &kgo.Record{Topic: r.GetTopic(), Key: r.Key, Value: r.Value, Partition: sink.NoPartition}
+		if r.Partition != nil {
+			if *r.Partition < 0 {
+				return nil, connector.Invalid(field+".partition", "must be >= 0, got %d", *r.Partition)
+			}
+			rec.Partition = *r.Partition
+		}
+		if r.TimestampMs != nil {
+			if *r.TimestampMs < 0 {
+				return nil, connector.Invalid(field+".timestamp_ms", "must be >= 0, got %d", *r.TimestampMs)
+			}
+			rec.Timestamp = msToTime(*r.TimestampMs)
+		}
+		if len(r.GetHeaders()) > 0 {
+			rec.Headers = make([]kgo.RecordHeader, len(r.GetHeaders()))
+			for j, h := range r.GetHeaders() {
+				rec.Headers[j] = kgo.RecordHeader{Key: h.GetKey(), Value: h.Value}
+			}
+		}
+		out[i] = rec
+	}
+	return out, nil
+}

@@ -1,0 +1,186 @@
+// Package server is ferry's gRPC front: the SourceService and SinkService
+// handlers, health, reflection, and the interceptors that log every call and
+// turn a panic into INTERNAL while the server keeps serving.
+//
+// Handlers stay thin: they validate a request, delegate to package sessions
+// and map errors onto status codes (see toStatus).
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/ferrykafka/ferry/connector"
+	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
+	"github.com/ferrykafka/ferry/sessions"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Clusters by name; "default" is used by specs that name no cluster and
+	// is the one the health check watches. Required.
+	Clusters map[string]connector.Cluster
+	// MaxSessions bounds the open sessions; 0 means 1024.
+	MaxSessions int
+	// MaxRecvBytes bounds one client message; 0 means 16 MiB. Larger
+	// messages fail with RESOURCE_EXHAUSTED.
+	MaxRecvBytes int
+	// HealthInterval is how often Kafka reachability is checked; 0 means 5s.
+	HealthInterval time.Duration
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves ferry's API.
+type Server struct {
+	ferryv1.UnimplementedSourceServiceServer
+	ferryv1.UnimplementedSinkServiceServer
+
+	cfg      Config
+	log      *slog.Logger
+	grpc     *grpc.Server
+	health   *health.Server
+	registry *sessions.Registry
+
+	stopping     chan struct{} // closed when Shutdown begins
+	stopOnce     sync.Once
+	healthCancel context.CancelFunc
+	healthDone   chan struct{}
+}
+
+// New returns a server for cfg. It returns an error when cfg has no default
+// cluster.
+func New(cfg Config) (*Server, error) {
+	if _, ok := cfg.Clusters["default"]; !ok {
+		return nil, fmt.Errorf("server: Config.Clusters needs a \"default\" cluster")
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = 1024
+	}
+	if cfg.MaxRecvBytes == 0 {
+		cfg.MaxRecvBytes = 16 << 20
+	}
+	if cfg.HealthInterval == 0 {
+		cfg.HealthInterval = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		health:   health.NewServer(),
+		registry: sessions.NewRegistry(cfg.MaxSessions),
+		stopping: make(chan struct{}),
+	}
+	logOpts := []logging.Option{logging.WithLogOnEvents(logging.StartCall, logging.FinishCall)}
+	recoverOpts := []recovery.Option{recovery.WithRecoveryHandlerContext(s.recovered)}
+	s.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
+		grpc.ChainUnaryInterceptor(
+			logging.UnaryServerInterceptor(slogAdapter(s.log), logOpts...),
+			recovery.UnaryServerInterceptor(recoverOpts...),
+		),
+		grpc.ChainStreamInterceptor(
+			logging.StreamServerInterceptor(slogAdapter(s.log), logOpts...),
+			recovery.StreamServerInterceptor(recoverOpts...),
+		),
+	)
+	ferryv1.RegisterSourceServiceServer(s.grpc, s)
+	ferryv1.RegisterSinkServiceServer(s.grpc, s)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	s.setServing(healthpb.HealthCheckResponse_NOT_SERVING)
+	return s, nil
+}
+
+// Serve starts the health checker and serves on lis until Shutdown.
+func (s *Server) Serve(lis net.Listener) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.healthCancel, s.healthDone = cancel, make(chan struct{})
+	go s.watchKafka(ctx)
+	return s.grpc.Serve(lis)
+}
+
+// Shutdown ends open sessions with UNAVAILABLE, waits for their handlers to
+// return and stops the server. When ctx ends first, connections are closed
+// at once.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.stopOnce.Do(func() {
+		s.health.Shutdown()
+		close(s.stopping)
+		if s.healthCancel != nil {
+			s.healthCancel()
+			<-s.healthDone
+		}
+		done := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.grpc.Stop()
+		}
+	})
+}
+
+func (s *Server) recovered(ctx context.Context, p any) error {
+	s.log.ErrorContext(ctx, "panic in handler; the call fails with INTERNAL and the server keeps serving",
+		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	return status.Error(codes.Internal, "internal error in ferry (logged on the server)")
+}
+
+func (s *Server) setServing(st healthpb.HealthCheckResponse_ServingStatus) {
+	for _, name := range []string{"", ferryv1.SourceService_ServiceDesc.ServiceName, ferryv1.SinkService_ServiceDesc.ServiceName} {
+		s.health.SetServingStatus(name, st)
+	}
+}
+
+// watchKafka reports SERVING while the default cluster answers.
+func (s *Server) watchKafka(ctx context.Context) {
+	defer close(s.healthDone)
+	cluster := s.cfg.Clusters["default"]
+	last := healthpb.HealthCheckResponse_UNKNOWN
+	for {
+		st := healthpb.HealthCheckResponse_SERVING
+		if err := cluster.Ping(ctx, s.cfg.HealthInterval); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+			if st != last {
+				s.log.Warn("kafka unreachable; health is NOT_SERVING", "err", err)
+			}
+		} else if st != last {
+			s.log.Info("kafka reachable; health is SERVING", "bootstrap", cluster.BootstrapServers)
+		}
+		if st != last {
+			s.setServing(st)
+			last = st
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.cfg.HealthInterval):
+		}
+	}
+}
+
+func slogAdapter(l *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		l.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+}

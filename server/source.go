@@ -1,0 +1,200 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ferrykafka/ferry/connector/source"
+	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
+	"github.com/ferrykafka/ferry/sessions"
+)
+
+// maxBatchBytes bounds the payload of one RecordBatch message.
+const maxBatchBytes = 1 << 20
+
+// Read serves a source session; see the proto for the protocol.
+func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
+	ctx := stream.Context()
+	first, err := stream.Recv()
+	if err != nil {
+		return recvStatus(err)
+	}
+	open := first.GetOpen()
+	if open == nil {
+		return status.Errorf(codes.FailedPrecondition, "%s before open: the first message on a Read stream must be open", readKind(first))
+	}
+	cfg, err := s.sourceConfig(open)
+	if err != nil {
+		return toStatus(err)
+	}
+	sess, err := sessions.OpenSource(ctx, s.registry, cfg)
+	if err != nil {
+		return toStatus(err)
+	}
+	defer sess.Close()
+	if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Opened{Opened: &ferryv1.SourceOpened{
+		SessionId:            sess.ID,
+		Bounded:              open.GetSpec().GetBoundedness() == ferryv1.Boundedness_BOUNDEDNESS_BOUNDED,
+		Splits:               splitStates(sess.Splits()),
+		CommitOffsets:        false,
+		CommitDisabledReason: "offset commits are not implemented in this version",
+	}}}); err != nil {
+		return err
+	}
+	var empty source.Batch
+	for _, sp := range sess.Splits() {
+		if sp.FinishedAtStart() {
+			empty.Finished = append(empty.Finished, sp)
+		}
+	}
+	if err := sendBatch(stream, empty); err != nil {
+		return err
+	}
+	reqs, recvErr := receive(ctx, stream.Recv)
+	for {
+		if sess.Finished() {
+			return stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_EndOfInput{EndOfInput: &ferryv1.EndOfInput{}}})
+		}
+		select {
+		case <-s.stopping:
+			return errShuttingDown
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case err := <-recvErr:
+			if errors.Is(err, io.EOF) {
+				// The client half-closed (grpcurl does after its last
+				// message): keep sending until the input ends.
+				recvErr = nil
+				continue
+			}
+			return recvStatus(err)
+		case req := <-reqs:
+			done, err := s.readRequest(stream, sess, req)
+			if done || err != nil {
+				return err
+			}
+		case p := <-sess.Polled():
+			if p.Err != nil {
+				return toStatus(p.Err)
+			}
+			if err := sendBatch(stream, p.Batch); err != nil {
+				return err
+			}
+			sess.Delivered(p.Batch)
+		}
+	}
+}
+
+// readRequest handles one client message after open; done ends the stream.
+func (s *Server) readRequest(stream ferryv1.SourceService_ReadServer, sess *sessions.Source, req *ferryv1.ReadRequest) (done bool, err error) {
+	switch k := req.GetKind().(type) {
+	case *ferryv1.ReadRequest_Open:
+		return true, status.Error(codes.FailedPrecondition, "open: the session is already open (one open per stream)")
+	case *ferryv1.ReadRequest_Checkpoint:
+		states, err := sess.Checkpoint(k.Checkpoint.GetCheckpointId())
+		if err != nil {
+			return true, toStatus(err)
+		}
+		return false, stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Barrier{Barrier: &ferryv1.Barrier{
+			CheckpointId: k.Checkpoint.GetCheckpointId(),
+			State:        &ferryv1.SourceState{Splits: sessionStates(states)},
+		}}})
+	case *ferryv1.ReadRequest_CheckpointComplete:
+		return false, toStatus(sess.CheckpointComplete(k.CheckpointComplete.GetCheckpointId()))
+	case *ferryv1.ReadRequest_Close:
+		return true, nil
+	default:
+		return true, status.Error(codes.InvalidArgument, "kind: the message sets no kind")
+	}
+}
+
+// sendBatch sends the records of b in messages of bounded size, then a
+// SplitFinished for every split that finished.
+func sendBatch(stream ferryv1.SourceService_ReadServer, b source.Batch) error {
+	for _, rb := range recordBatches(b.Records, maxBatchBytes) {
+		if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Records{Records: rb}}); err != nil {
+			return err
+		}
+	}
+	for _, f := range b.Finished {
+		if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_SplitFinished{SplitFinished: &ferryv1.SplitFinished{
+			Topic: f.Topic, Partition: f.Partition, StoppingOffset: f.Stop,
+		}}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func splitStates(splits []source.Split) []*ferryv1.SplitState {
+	out := make([]*ferryv1.SplitState, len(splits))
+	for i, sp := range splits {
+		out[i] = splitState(sp.Topic, sp.Partition, sp.Start, sp.Stop)
+	}
+	return out
+}
+
+func sessionStates(states []sessions.SplitState) []*ferryv1.SplitState {
+	out := make([]*ferryv1.SplitState, len(states))
+	for i, st := range states {
+		out[i] = splitState(st.Topic, st.Partition, st.Next, st.Stop)
+	}
+	return out
+}
+
+func splitState(topic string, partition int32, next, stop int64) *ferryv1.SplitState {
+	st := &ferryv1.SplitState{Topic: topic, Partition: partition, NextOffset: next}
+	if stop != source.NoStop {
+		st.StoppingOffset = &stop
+	}
+	return st
+}
+
+func readKind(r *ferryv1.ReadRequest) string {
+	switch r.GetKind().(type) {
+	case *ferryv1.ReadRequest_Checkpoint:
+		return "checkpoint"
+	case *ferryv1.ReadRequest_CheckpointComplete:
+		return "checkpoint_complete"
+	case *ferryv1.ReadRequest_Close:
+		return "close"
+	}
+	return "a message without kind"
+}
+
+// receive pumps client messages into a channel so that the handler can wait
+// for them together with other events. The goroutine ends with the stream.
+func receive[T any](ctx context.Context, recv func() (T, error)) (<-chan T, <-chan error) {
+	msgs, errc := make(chan T), make(chan error, 1)
+	go func() {
+		for {
+			m, err := recv()
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return msgs, errc
+}
+
+// recvStatus maps an error from Recv: the client's cancellation keeps its
+// code, anything else is what gRPC reported.
+func recvStatus(err error) error {
+	if errors.Is(err, io.EOF) {
+		return status.Error(codes.FailedPrecondition, "the stream ended before open")
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return toStatus(err)
+}

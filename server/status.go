@@ -1,0 +1,75 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ferrykafka/ferry/connector"
+	"github.com/ferrykafka/ferry/sessions"
+)
+
+// errShuttingDown ends open streams when the server stops.
+var errShuttingDown = status.Error(codes.Unavailable, "ferry is shutting down; reopen the session on another server or after restart")
+
+// toStatus maps an error of the layers below onto a gRPC status, keeping the
+// message. Statuses pass through unchanged.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var (
+		invalid     *connector.InvalidError
+		notFound    *connector.NotFoundError
+		unavailable *connector.UnavailableError
+		order       *sessions.OrderError
+		kafkaErr    *kerr.Error
+	)
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	case errors.As(err, &invalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.As(err, &notFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.As(err, &order):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, connector.ErrUnsupported):
+		return status.Error(codes.Unimplemented, err.Error())
+	case errors.Is(err, sessions.ErrTooManySessions):
+		return status.Error(codes.ResourceExhausted, err.Error())
+	case errors.As(err, &unavailable):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.As(err, &kafkaErr):
+		return status.Error(kafkaCode(kafkaErr), err.Error())
+	}
+	return status.Error(codes.Unknown, err.Error())
+}
+
+// kafkaCode maps a Kafka protocol error onto the status a client can act on.
+func kafkaCode(e *kerr.Error) codes.Code {
+	switch e {
+	case kerr.SaslAuthenticationFailed, kerr.IllegalSaslState, kerr.UnsupportedSaslMechanism:
+		return codes.Unauthenticated
+	case kerr.TopicAuthorizationFailed, kerr.GroupAuthorizationFailed, kerr.ClusterAuthorizationFailed,
+		kerr.TransactionalIDAuthorizationFailed:
+		return codes.PermissionDenied
+	case kerr.UnknownTopicOrPartition:
+		return codes.NotFound
+	case kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidRecord, kerr.CorruptMessage,
+		kerr.InvalidTimestamp, kerr.InvalidRequiredAcks:
+		return codes.InvalidArgument
+	case kerr.ProducerFenced, kerr.InvalidProducerEpoch, kerr.TransactionCoordinatorFenced:
+		return codes.Aborted
+	}
+	if e.Retriable {
+		return codes.Unavailable
+	}
+	return codes.Unknown
+}
