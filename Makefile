@@ -1,0 +1,83 @@
+# ferry's two commands are `make run` and `make test`; everything they need is
+# installed by the targets below into the project (node_modules, .venv, .cache),
+# never globally (Maven and Go use their usual caches).
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+GO        ?= go
+PYTHON    ?= python3
+BUF       := node_modules/.bin/buf
+VENV      := .venv
+VPY       := $(VENV)/bin/python
+CACHE     := .cache
+GRPCURL   := $(CACHE)/bin/grpcurl
+GRPCURL_VERSION := v1.9.3
+PROTOS    := $(sort $(wildcard proto/ferry/v1/*.proto))
+ARGS      ?=
+KAFKA     ?=
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+.PHONY: tools
+tools: $(BUF) $(VENV)/.installed $(GRPCURL) ## install buf, the Python venv and grpcurl into the project
+	$(GO) mod download
+
+$(BUF): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(VENV)/.installed: clients/python/requirements-dev.txt clients/python/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --disable-pip-version-check -r clients/python/requirements-dev.txt -e clients/python
+	touch $@
+
+$(GRPCURL):
+	GOBIN=$(abspath $(CACHE)/bin) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+.PHONY: build
+build: ## build bin/ferry
+	$(GO) build -o bin/ferry ./cmd/ferry
+
+.PHONY: run
+run: build ## start ferry on 127.0.0.1:50051 with an embedded broker; KAFKA=host:port for a real cluster
+	bin/ferry serve $(if $(KAFKA),--kafka $(KAFKA)) $(ARGS)
+
+.PHONY: generate
+generate: $(BUF) $(VENV)/.installed ## regenerate gen/ (Go) and clients/python/src/ferry/v1 (Python) from proto/
+	rm -rf gen
+	$(BUF) generate
+	rm -f clients/python/src/ferry/v1/*_pb2*.py clients/python/src/ferry/v1/*_pb2*.pyi
+	$(VPY) -m grpc_tools.protoc -Iproto --python_out=clients/python/src --pyi_out=clients/python/src \
+		--grpc_python_out=clients/python/src $(PROTOS)
+
+.PHONY: check-generate
+check-generate: generate ## fail when the committed generated code differs from `make generate`
+	@if [ -n "$$(git status --porcelain -- gen clients/python/src/ferry/v1)" ]; then \
+		git status --short -- gen clients/python/src/ferry/v1; \
+		echo "generated code is stale: run 'make generate' and commit"; exit 1; fi
+	@echo "generated code is up to date"
+
+.PHONY: lint
+lint: $(BUF) ## buf lint (STANDARD), go vet, gofmt
+	$(BUF) lint
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+.PHONY: breaking
+breaking: $(BUF) ## buf breaking against main
+	$(BUF) breaking --against '.git#branch=main'
+
+.PHONY: test
+test: tools build ## start a real Kafka broker, run the Go, Python and Java tests, stop the broker
+	test/kafka/with-kafka.sh test/run-tests.sh
+
+.PHONY: test-unit
+test-unit: ## the Go unit tests that need no broker
+	$(GO) test -race $$($(GO) list ./... | grep -v /test/integration)
+
+.PHONY: clean
+clean: ## remove build outputs (keeps the jar and tool caches)
+	rm -rf bin clients/java/target

@@ -1,0 +1,115 @@
+// Package integration tests ferry end to end against a real Apache Kafka
+// broker: the one test/kafka/with-kafka.sh starts and names in
+// FERRY_TEST_KAFKA. Without it every test fails; none skips.
+package integration
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/ferrykafka/ferry/connector"
+	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
+	"github.com/ferrykafka/ferry/server"
+)
+
+const testTimeout = 60 * time.Second
+
+// broker returns the address of the real Kafka broker, failing the test when
+// it is not set.
+func broker(t testing.TB) string {
+	t.Helper()
+	addr := os.Getenv("FERRY_TEST_KAFKA")
+	if addr == "" {
+		t.Fatal("FERRY_TEST_KAFKA is not set: run the integration tests through `make test` (test/kafka/with-kafka.sh starts a real broker)")
+	}
+	return addr
+}
+
+// ferry is an in-process ferry server on a loopback port, talking to the
+// real broker, and a client connection to it.
+type ferry struct {
+	srv    *server.Server
+	conn   *grpc.ClientConn
+	source ferryv1.SourceServiceClient
+	sink   ferryv1.SinkServiceClient
+	admin  *kadm.Client
+}
+
+func startFerry(t testing.TB) *ferry {
+	t.Helper()
+	addr := broker(t)
+	srv, err := server.New(server.Config{
+		Clusters: map[string]connector.Cluster{
+			"default": {BootstrapServers: []string{addr}},
+			"main":    {BootstrapServers: []string{addr}},
+		},
+		HealthInterval: 200 * time.Millisecond,
+		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &ferry{srv: srv, conn: conn, source: ferryv1.NewSourceServiceClient(conn), sink: ferryv1.NewSinkServiceClient(conn), admin: kadm.NewClient(kc)}
+	t.Cleanup(func() {
+		conn.Close()
+		kc.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return f
+}
+
+// testWriter sends server logs to the test log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+var topicSeq atomic.Int64
+
+// createTopic creates a fresh topic with n partitions on the real broker.
+func (f *ferry) createTopic(t testing.TB, n int32) string {
+	t.Helper()
+	name := fmt.Sprintf("%s-%d-%d", strings.ReplaceAll(t.Name(), "/", "."), time.Now().UnixNano(), topicSeq.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	resp, err := f.admin.CreateTopic(ctx, n, 1, nil, name)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("creating topic %s: %v %v", name, err, resp.Err)
+	}
+	return name
+}
+
+func testContext(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
