@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/ferrykafka/ferry/connector/kafkaconf"
 )
 
 // ErrTooManySessions is returned by Registry.Acquire when the limit is
@@ -100,3 +102,15 @@ func (c *Checkpoints) Begin(id int64) error {
 // Taken reports whether checkpoint id was begun and is not newer than the
 // last one.
 func (c *Checkpoints) Taken(id int64) bool { return c.started && id <= c.last }
+
+// clientID is the Kafka client id of session id: client.id when set, else
+// "{client.id.prefix}-{id}".
+func clientID(s *kafkaconf.Settings, id string) string {
+	switch {
+	case s == nil:
+		return "ferry-" + id
+	case s.ClientID != "":
+		return s.ClientID
+	}
+	return s.ClientIDPrefix + "-" + id
+}

@@ -27,9 +27,7 @@ func OpenSink(ctx context.Context, reg *Registry, cfg sink.Config) (*Sink, error
 	if err != nil {
 		return nil, err
 	}
-	if cfg.ClientID == "" {
-		cfg.ClientID = id
-	}
+	cfg.ClientID = clientID(cfg.Settings, id)
 	w, err := sink.Open(ctx, cfg)
 	if err != nil {
 		release()

@@ -54,9 +54,7 @@ func OpenSource(ctx context.Context, reg *Registry, cfg source.Config) (*Source,
 	if err != nil {
 		return nil, err
 	}
-	if cfg.ClientID == "" {
-		cfg.ClientID = id
-	}
+	cfg.ClientID = clientID(cfg.Settings, id)
 	r, err := source.Open(ctx, cfg)
 	if err != nil {
 		release()
