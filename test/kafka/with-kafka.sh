@@ -1,0 +1,414 @@
+#!/usr/bin/env bash
+# Usage: test/kafka/with-kafka.sh CMD [ARGS...]
+#
+# Starts a real single-node Apache Kafka broker (KRaft, combined
+# broker+controller, PLAINTEXT on loopback) from jars resolved out of Maven
+# Central, runs CMD with these variables exported, then stops the broker:
+#
+#   FERRY_TEST_KAFKA             bootstrap address, e.g. 127.0.0.1:40123
+#   FERRY_TEST_KAFKA_LOG         the broker's log file
+#   FERRY_TEST_KAFKA_CLASSPATH   "<libs>/*", to run Kafka's own CLI tools, e.g.
+#                                java -cp "$FERRY_TEST_KAFKA_CLASSPATH" org.apache.kafka.tools.TopicCommand ...
+#
+# Exits with CMD's exit status (128+N if interrupted by signal N).
+#
+# Optional environment:
+#   FERRY_CACHE_DIR                 jar cache + kafka-last.log (default <repo>/.cache)
+#   FERRY_TEST_KAFKA_HEAP_OPTS      broker heap (default "-Xms256m -Xmx1g")
+#   FERRY_TEST_KAFKA_START_TIMEOUT  seconds to wait for the broker (default 90)
+#   FERRY_TEST_KAFKA_CDS=0          don't use/create JVM class-data-sharing archives
+set -euo pipefail
+
+# Everything is inside { ... } so bash parses the whole file before running
+# any of it: editing this script cannot break runs that are in progress.
+{
+readonly KAFKA_VERSION=4.1.1
+
+script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+repo_root=$(cd -- "$script_dir/../.." && pwd -P)
+cache_dir=${FERRY_CACHE_DIR:-$repo_root/.cache}
+kafka_home=$cache_dir/kafka-$KAFKA_VERSION
+libs=$kafka_home/libs
+heap_opts=${FERRY_TEST_KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
+start_timeout=${FERRY_TEST_KAFKA_START_TIMEOUT:-90}
+use_cds=${FERRY_TEST_KAFKA_CDS:-1}
+cds_dir=$kafka_home/cds
+java_bin=java
+if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
+  java_bin=$JAVA_HOME/bin/java
+fi
+
+say() { printf 'kafka: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# Microseconds since the epoch ($EPOCHREALTIME, locale-proof).
+now_us() { local t=${EPOCHREALTIME//[!0-9]/}; printf '%s' "$((10#$t))"; }
+# Seconds since $1 (from now_us), one decimal.
+since() { local d=$(($(now_us) - $1)); printf '%d.%d' $((d / 1000000)) $((d % 1000000 / 100000)); }
+
+if [[ $# -lt 1 ]]; then
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2
+  exit 2
+fi
+command -v "$java_bin" >/dev/null || die "java not found (Java 17+ is required)"
+command -v python3 >/dev/null || die "python3 not found"
+# Closed stdin (not just /dev/null) would break `<&0` below.
+{ : <&0; } 2>/dev/null || exec </dev/null
+
+# --- 1. Kafka jars, resolved once into the cache ---------------------------
+# The marker holds the pom's checksum, so editing pom.xml re-resolves.
+pom=$script_dir/pom.xml
+marker=$libs/.complete
+pom_sum=$(cksum <"$pom")
+if [[ "$(cat "$marker" 2>/dev/null || true)" != "$pom_sum" ]]; then
+  mkdir -p "$kafka_home"
+  # Serialize concurrent first runs (parallel CI jobs sharing a cache).
+  if command -v flock >/dev/null; then
+    exec 9>"$kafka_home/.lock"
+    flock 9
+  fi
+  if [[ "$(cat "$marker" 2>/dev/null || true)" != "$pom_sum" ]]; then
+    command -v mvn >/dev/null || die "mvn not found (needed once to fetch the Kafka $KAFKA_VERSION jars)"
+    say "resolving Kafka $KAFKA_VERSION jars from Maven Central into $libs ..."
+    t0=$(now_us)
+    staging=$(mktemp -d "$kafka_home/libs.tmp.XXXXXX")
+    if ! mvn -q -B -f "$pom" dependency:copy-dependencies \
+      -DoutputDirectory="$staging" -DincludeScope=runtime \
+      </dev/null >"$staging.mvn.log" 2>&1; then
+      tail -n 40 "$staging.mvn.log" >&2 || true
+      rm -rf "$staging"
+      die "mvn dependency:copy-dependencies failed (full output: $staging.mvn.log)"
+    fi
+    rm -f "$staging.mvn.log"
+    shopt -s nullglob
+    jars=("$staging"/*.jar)
+    shopt -u nullglob
+    [[ -e "$staging/kafka_2.13-$KAFKA_VERSION.jar" && -e "$staging/kafka-tools-$KAFKA_VERSION.jar" ]] ||
+      die "mvn did not produce the Kafka jars in $staging"
+    rm -rf "$libs" "$cds_dir"
+    mv "$staging" "$libs"
+    printf '%s\n' "$pom_sum" >"$marker"
+    say "resolved ${#jars[@]} jars in $(since "$t0")s"
+  fi
+  if command -v flock >/dev/null; then exec 9>&-; fi
+fi
+classpath="$libs/*"
+
+# --- 2. cleanup: runs on every exit path ------------------------------------
+tmp=
+broker_pid=
+broker_killed=
+broker_cds_new=
+watchdog_pid=
+helper_pid=
+cmd_pid=
+signal_name=
+
+stop_pid() { # pid grace_seconds signal; returns 1 if SIGKILL was needed
+  local pid=$1 grace=$2 sig=$3 i killed=0
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -s "$sig" "$pid" 2>/dev/null || true
+  for ((i = 0; i < grace * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    say "pid $pid did not stop within ${grace}s after SIG$sig; sending SIGKILL"
+    kill -s KILL "$pid" 2>/dev/null || true
+    killed=1
+  fi
+  wait "$pid" 2>/dev/null || true
+  return "$killed"
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  set +e
+  # Interrupted while CMD runs: pass the signal on, then give it time to exit.
+  if [[ -n "$cmd_pid" ]]; then
+    stop_pid "$cmd_pid" 10 "${signal_name:-TERM}"
+  fi
+  [[ -n "$helper_pid" ]] && stop_pid "$helper_pid" 1 TERM
+  [[ -n "$watchdog_pid" ]] && { kill "$watchdog_pid" 2>/dev/null; wait "$watchdog_pid" 2>/dev/null; }
+  if [[ -n "$broker_pid" ]]; then
+    stop_pid "$broker_pid" 20 TERM || broker_killed=1
+  fi
+  # First run: the broker JVM dumped its class-data-sharing archive on exit.
+  if [[ -n "$broker_cds_new" && -s "$broker_cds_new" && -z "$broker_killed" ]]; then
+    mv -f "$broker_cds_new" "$cds_dir/broker.jsa"
+  fi
+  [[ -n "$broker_cds_new" ]] && rm -f "$broker_cds_new"
+  if [[ -n "$tmp" && -d "$tmp" ]]; then
+    if [[ -f "$tmp/kafka.log" ]]; then
+      mkdir -p "$cache_dir" && cp -f "$tmp/kafka.log" "$cache_dir/kafka-last.log"
+    fi
+    if [[ $rc -eq 0 ]]; then
+      rm -rf "$tmp"
+    else
+      rm -rf "$tmp/data"
+      say "exit status $rc; broker log kept at $tmp/kafka.log (copy: $cache_dir/kafka-last.log)"
+    fi
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'signal_name=INT; exit 130' INT
+trap 'signal_name=TERM; exit 143' TERM
+trap 'signal_name=HUP; exit 129' HUP
+
+# --- 3. configure, format and start the broker ------------------------------
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-kafka.XXXXXX")
+log_file=$tmp/kafka.log
+: >"$log_file"
+
+# Same JVM flags as Kafka's bin/kafka-run-class.sh, plus a modest heap.
+# shellcheck disable=SC2206 # heap_opts is a list of flags on purpose
+jvm_opts=($heap_opts -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+  -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent
+  -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+  -Dlog4j2.configurationFile="$script_dir/log4j2.properties"
+  -Dkafka.logs.dir="$tmp")
+
+# A Kafka Uuid (what `kafka.tools.StorageTool random-uuid` prints: 16 random
+# bytes, URL-safe base64 without padding, never starting with '-', not the
+# zero/metadata-topic ids). Done in python to save a ~1s JVM start.
+new_cluster_id() {
+  python3 -c '
+import base64, os
+while True:
+    b = os.urandom(16)
+    s = base64.urlsafe_b64encode(b).decode().rstrip("=")
+    if not s.startswith("-") and b not in (bytes(16), bytes(15) + b"\x01"):
+        print(s)
+        break'
+}
+
+# JVM class-data-sharing (AppCDS): the first run of each JVM (format tool,
+# broker) dumps the classes it loaded into $cds_dir/NAME.jsa at exit; later
+# runs map that archive, which cuts their startup by roughly a third.
+# cds_opt NAME -> sets cds_opt (an -XX option, or empty) and cds_new.
+cds_opt() {
+  cds_opt=
+  cds_new=
+  [[ $use_cds == 1 ]] || return 0
+  if [[ -s "$cds_dir/$1.jsa" ]]; then
+    cds_opt=-XX:SharedArchiveFile=$cds_dir/$1.jsa
+  elif mkdir -p "$cds_dir" 2>/dev/null; then
+    cds_new=$cds_dir/$1.jsa.$$.tmp
+    cds_opt=-XX:ArchiveClassesAtExit=$cds_new
+  fi
+}
+# The JVM silently runs without an archive it cannot use (other JDK, ...) and
+# logs a warning; drop such an archive so the next run recreates it.
+cds_check() { # NAME
+  if [[ -z "$cds_new" && -n "$cds_opt" ]] &&
+    grep -F '][cds' "$log_file" 2>/dev/null | grep -qF "$1.jsa"; then
+    rm -f "$cds_dir/$1.jsa"
+  fi
+}
+
+free_ports() { # prints two distinct free loopback ports
+  python3 -c '
+import socket
+ss = [socket.socket() for _ in range(2)]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in ss))
+for s in ss:
+    s.close()'
+}
+
+write_config() { # port controller_port
+  cat >"$tmp/server.properties" <<EOF
+# Single-node KRaft test broker written by test/kafka/with-kafka.sh
+process.roles=broker,controller
+node.id=1
+listeners=PLAINTEXT://127.0.0.1:$1,CONTROLLER://127.0.0.1:$2
+advertised.listeners=PLAINTEXT://127.0.0.1:$1
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+controller.quorum.voters=1@127.0.0.1:$2
+log.dirs=$tmp/data
+
+# Single node: every internal topic has exactly one replica.
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+
+# Tests create their topics explicitly.
+num.partitions=1
+auto.create.topics.enable=false
+
+# Fast test broker: no initial rebalance delay, and one partition instead of
+# 50 for the internal topics, which are created on first group /
+# transactional use and would otherwise cost a noticeable pause there.
+group.initial.rebalance.delay.ms=0
+offsets.topic.num.partitions=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.num.partitions=1
+log.cleaner.dedupe.buffer.size=16777216
+EOF
+}
+
+# Wait until a Metadata request (v4) on the PLAINTEXT listener returns at
+# least one live broker (KRaft brokers only list themselves once unfenced).
+# Exit status: 0 ready, 2 broker process gone, 3 timeout (last error printed).
+wait_ready() { # port pid timeout_seconds
+  python3 -c '
+import os, socket, struct, sys, time
+port, pid, deadline = int(sys.argv[1]), int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+
+def alive():
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("connection closed by broker")
+        buf += chunk
+    return buf
+
+client = b"ferry-with-kafka"
+# header v1: api_key=3 (Metadata), api_version=4, correlation_id, client_id
+# body v4: topics=[] (none), allow_auto_topic_creation=false
+req = struct.pack(">hhih", 3, 4, 1, len(client)) + client + struct.pack(">ib", 0, 0)
+last = "no attempt yet"
+while True:
+    if not alive():
+        sys.exit(2)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(struct.pack(">i", len(req)) + req)
+            size, = struct.unpack(">i", recv_exact(s, 4))
+            corr, throttle, brokers = struct.unpack(">iii", recv_exact(s, size)[:12])
+            if corr == 1 and brokers > 0:
+                sys.exit(0)
+            last = "metadata response lists no live broker yet"
+    except (OSError, struct.error) as e:
+        last = "%s: %s" % (type(e).__name__, e)
+    if time.monotonic() > deadline:
+        print(last)
+        sys.exit(3)
+    time.sleep(0.05)' "$@"
+}
+
+log_tail() {
+  say "----- last 40 lines of $log_file -----"
+  tail -n 40 "$log_file" >&2 || true
+  say "----- end of broker log ($log_file) -----"
+}
+
+t_start=$(now_us)
+port=
+for attempt in 1 2 3; do
+  read -r port controller_port < <(free_ports)
+  rm -rf "$tmp/data"
+  write_config "$port" "$controller_port"
+  printf '===== attempt %d: PLAINTEXT 127.0.0.1:%s CONTROLLER 127.0.0.1:%s\n' \
+    "$attempt" "$port" "$controller_port" >>"$log_file"
+
+  # Short-lived JVM: C1 only and the serial GC start fastest.
+  cds_opt format
+  if ! "$java_bin" ${cds_opt:+"$cds_opt"} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+    -Dlog4j2.configurationFile="$script_dir/log4j2.properties" \
+    -cp "$classpath" kafka.tools.StorageTool format \
+    -t "$(new_cluster_id)" -c "$tmp/server.properties" \
+    </dev/null >>"$log_file" 2>&1; then
+    [[ -n "$cds_new" ]] && rm -f "$cds_new"
+    log_tail
+    die "kafka.tools.StorageTool format failed"
+  fi
+  if [[ -n "$cds_new" ]]; then
+    if [[ -s "$cds_new" ]]; then mv -f "$cds_new" "$cds_dir/format.jsa"; else rm -f "$cds_new"; fi
+  fi
+  cds_check format
+
+  cds_opt broker
+  broker_cds_new=$cds_new
+  "$java_bin" ${cds_opt:+"$cds_opt"} "${jvm_opts[@]}" -cp "$classpath" \
+    kafka.Kafka "$tmp/server.properties" </dev/null >>"$log_file" 2>&1 &
+  broker_pid=$!
+
+  # If this script gets SIGKILLed its trap cannot run; don't leak the broker.
+  (
+    trap - INT TERM HUP
+    while kill -0 $$ 2>/dev/null; do sleep 1; done
+    kill -s TERM "$broker_pid" 2>/dev/null
+    sleep 20
+    kill -s KILL "$broker_pid" 2>/dev/null
+  ) </dev/null >/dev/null 2>&1 &
+  watchdog_pid=$!
+
+  # In the background so that a SIGTERM to this script is handled at once.
+  wait_ready "$port" "$broker_pid" "$start_timeout" >"$tmp/wait.out" </dev/null &
+  helper_pid=$!
+  ready=0
+  wait "$helper_pid" || ready=$?
+  helper_pid=
+  case $ready in
+  0)
+    cds_check broker
+    break
+    ;;
+  2)
+    wait "$broker_pid" 2>/dev/null || true
+    broker_pid=
+    [[ -n "$broker_cds_new" ]] && rm -f "$broker_cds_new"
+    broker_cds_new=
+    kill "$watchdog_pid" 2>/dev/null || true
+    wait "$watchdog_pid" 2>/dev/null || true
+    watchdog_pid=
+    if [[ $attempt -lt 3 ]] && grep -q 'Address already in use' "$log_file"; then
+      say "port clash on 127.0.0.1:$port/$controller_port, retrying with new ports"
+      continue
+    fi
+    log_tail
+    die "broker process exited during startup (see $log_file)"
+    ;;
+  *)
+    log_tail
+    die "broker not ready on 127.0.0.1:$port after ${start_timeout}s ($(cat "$tmp/wait.out" 2>/dev/null)); log: $log_file"
+    ;;
+  esac
+done
+rm -f "$tmp/wait.out"
+
+say "Apache Kafka $KAFKA_VERSION up on 127.0.0.1:$port in $(since "$t_start")s (log: $log_file)"
+
+# --- 4. run the command -------------------------------------------------------
+export FERRY_TEST_KAFKA=127.0.0.1:$port
+export FERRY_TEST_KAFKA_LOG=$log_file
+export FERRY_TEST_KAFKA_CLASSPATH=$classpath
+
+# Run CMD as a child (not exec) so the EXIT trap still stops the broker. It runs
+# in the background + `wait` so a signal to this script is acted on at once;
+# stdin is passed through explicitly and SIGINT/SIGQUIT are un-ignored (bash
+# ignores them in background jobs of non-interactive shells).
+rc=0
+(
+  trap - INT QUIT TERM HUP
+  exec "$@"
+) <&0 &
+cmd_pid=$!
+wait "$cmd_pid" || rc=$?
+cmd_pid=
+exit "$rc"
+}
