@@ -62,3 +62,18 @@ func (e *RecordError) Error() string {
 }
 
 func (e *RecordError) Unwrap() error { return e.Err }
+
+// NoOffsetError is returned when an offsets initializer with reset strategy
+// NONE finds no offset for a partition (Kafka's NoOffsetForPartition).
+type NoOffsetError struct {
+	Topic     string
+	Partition int32
+	Group     string
+}
+
+func (e *NoOffsetError) Error() string {
+	if e.Group != "" {
+		return fmt.Sprintf("partition %s/%d has no committed offset in group %q and the reset strategy is NONE", e.Topic, e.Partition, e.Group)
+	}
+	return fmt.Sprintf("partition %s/%d has no offset given and the reset strategy is NONE", e.Topic, e.Partition)
+}

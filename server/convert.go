@@ -118,6 +118,7 @@ func (s *Server) sourceConfig(open *ferryv1.OpenSource) (source.Config, error) {
 	if len(cfg.Topics) == 0 {
 		return cfg, connector.Invalid("open.spec.topics.topics", "must name at least one topic")
 	}
+	cfg.GroupID = spec.GetGroupId()
 	if cfg.Start, err = offsets("open.spec.starting_offsets", spec.GetStartingOffsets()); err != nil {
 		return cfg, err
 	}
@@ -141,6 +142,9 @@ func (s *Server) sourceConfig(open *ferryv1.OpenSource) (source.Config, error) {
 	default:
 		return cfg, connector.Invalid("open.spec.boundedness", "unknown value %d", spec.GetBoundedness())
 	}
+	if cfg.GroupID == "" && (cfg.Start.Kind == source.Committed || (cfg.Stop != nil && cfg.Stop.Kind == source.Committed)) {
+		return cfg, connector.Invalid("open.spec.group_id", "is required with committed starting or stopping offsets")
+	}
 	if cfg.Settings, err = properties(kafkaconf.Consumer, "open.spec", spec.GetProperties()); err != nil {
 		return cfg, err
 	}
@@ -154,15 +158,60 @@ func (s *Server) sourceConfig(open *ferryv1.OpenSource) (source.Config, error) {
 }
 
 func offsets(field string, o *ferryv1.OffsetsInitializer) (source.Offsets, error) {
-	switch {
-	case o == nil || o.GetEarliest() != nil:
+	if o == nil {
 		return source.Offsets{Kind: source.Earliest}, nil
-	case o.GetLatest() != nil:
-		return source.Offsets{Kind: source.Latest}, nil
-	case o.GetKind() == nil:
-		return source.Offsets{}, connector.Invalid(field, "set one of earliest, latest, committed, timestamp_ms, specific")
 	}
-	return source.Offsets{}, fmt.Errorf("%s: only earliest and latest are %w", field, connector.ErrUnsupported)
+	switch k := o.GetKind().(type) {
+	case *ferryv1.OffsetsInitializer_Earliest_:
+		return source.Offsets{Kind: source.Earliest}, nil
+	case *ferryv1.OffsetsInitializer_Latest_:
+		return source.Offsets{Kind: source.Latest}, nil
+	case *ferryv1.OffsetsInitializer_Committed_:
+		reset, err := resetStrategy(field+".committed.reset_strategy", k.Committed.GetResetStrategy(), source.ResetNone)
+		return source.Offsets{Kind: source.Committed, Reset: reset}, err
+	case *ferryv1.OffsetsInitializer_TimestampMs:
+		if k.TimestampMs < 0 {
+			return source.Offsets{}, connector.Invalid(field+".timestamp_ms", "must be >= 0 (ms since the Unix epoch), got %d", k.TimestampMs)
+		}
+		return source.Offsets{Kind: source.Timestamp, TimestampMs: k.TimestampMs}, nil
+	case *ferryv1.OffsetsInitializer_Specific_:
+		reset, err := resetStrategy(field+".specific.reset_strategy", k.Specific.GetResetStrategy(), source.ResetEarliest)
+		if err != nil {
+			return source.Offsets{}, err
+		}
+		out := source.Offsets{Kind: source.Specific, Reset: reset, Specific: make(map[source.TopicPartition]int64)}
+		for i, po := range k.Specific.GetOffsets() {
+			f := fmt.Sprintf("%s.specific.offsets[%d]", field, i)
+			tp := source.TopicPartition{Topic: po.GetTopic(), Partition: po.GetPartition()}
+			switch _, dup := out.Specific[tp]; {
+			case tp.Topic == "":
+				return source.Offsets{}, connector.Invalid(f+".topic", "must not be empty")
+			case tp.Partition < 0:
+				return source.Offsets{}, connector.Invalid(f+".partition", "must be >= 0, got %d", tp.Partition)
+			case po.GetOffset() < 0:
+				return source.Offsets{}, connector.Invalid(f+".offset", "must be >= 0, got %d", po.GetOffset())
+			case dup:
+				return source.Offsets{}, connector.Invalid(f, "%s/%d is listed twice", tp.Topic, tp.Partition)
+			}
+			out.Specific[tp] = po.GetOffset()
+		}
+		return out, nil
+	}
+	return source.Offsets{}, connector.Invalid(field, "set one of earliest, latest, committed, timestamp_ms, specific")
+}
+
+func resetStrategy(field string, r ferryv1.OffsetResetStrategy, def source.ResetStrategy) (source.ResetStrategy, error) {
+	switch r {
+	case ferryv1.OffsetResetStrategy_OFFSET_RESET_STRATEGY_UNSPECIFIED:
+		return def, nil
+	case ferryv1.OffsetResetStrategy_OFFSET_RESET_STRATEGY_NONE:
+		return source.ResetNone, nil
+	case ferryv1.OffsetResetStrategy_OFFSET_RESET_STRATEGY_EARLIEST:
+		return source.ResetEarliest, nil
+	case ferryv1.OffsetResetStrategy_OFFSET_RESET_STRATEGY_LATEST:
+		return source.ResetLatest, nil
+	}
+	return 0, connector.Invalid(field, "unknown value %d", r)
 }
 
 func (s *Server) sinkConfig(open *ferryv1.OpenSink) (sink.Config, error) {

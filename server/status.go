@@ -29,6 +29,7 @@ func toStatus(err error) error {
 		notFound    *connector.NotFoundError
 		unavailable *connector.UnavailableError
 		order       *sessions.OrderError
+		noOffset    *connector.NoOffsetError
 		kafkaErr    *kerr.Error
 	)
 	switch {
@@ -38,7 +39,7 @@ func toStatus(err error) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.As(err, &notFound):
 		return status.Error(codes.NotFound, err.Error())
-	case errors.As(err, &order):
+	case errors.As(err, &order), errors.As(err, &noOffset):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, connector.ErrUnsupported):
 		return status.Error(codes.Unimplemented, err.Error())

@@ -50,6 +50,8 @@ type Settings struct {
 	ClientID string
 	// ClientIDPrefix is client.id.prefix (default "ferry").
 	ClientIDPrefix string
+	// ReadCommitted is true with isolation.level=read_committed.
+	ReadCommitted bool
 	// Ignored lists keys accepted but without effect, as in Flink.
 	Ignored []string
 }
@@ -102,6 +104,7 @@ var table = []Property{
 				s.Opts = append(s.Opts, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
 			case "read_committed":
 				s.Opts = append(s.Opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+				s.ReadCommitted = true
 			default:
 				return fmt.Errorf("must be read_uncommitted or read_committed, not %q", v)
 			}

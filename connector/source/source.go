@@ -29,13 +29,48 @@ type OffsetKind int
 const (
 	// Earliest is the first offset of each partition (the default start).
 	Earliest OffsetKind = iota
-	// Latest is the end of each partition when the reader opens.
+	// Latest is the end of each partition when the reader opens: the high
+	// watermark, or the last stable offset under read_committed.
 	Latest
+	// Committed is the group's committed offset, Reset for partitions
+	// without one.
+	Committed
+	// Timestamp is the first offset whose record timestamp is >= TimestampMs,
+	// or the end of the partition when there is none.
+	Timestamp
+	// Specific takes the offset of each partition from Specific, Reset for
+	// partitions not listed.
+	Specific
 )
 
-// Offsets picks an offset for every split.
+// ResetStrategy is what an initializer does for a partition it has no
+// offset for (Kafka's OffsetResetStrategy).
+type ResetStrategy int
+
+const (
+	// ResetNone fails with a *connector.NoOffsetError naming the partition.
+	ResetNone ResetStrategy = iota
+	// ResetEarliest takes the partition's first offset.
+	ResetEarliest
+	// ResetLatest takes the partition's end.
+	ResetLatest
+)
+
+// TopicPartition names a partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// Offsets picks an offset for every split (Flink's OffsetsInitializer).
 type Offsets struct {
 	Kind OffsetKind
+	// Reset applies to Committed and Specific.
+	Reset ResetStrategy
+	// TimestampMs applies to Timestamp.
+	TimestampMs int64
+	// Specific applies to Specific.
+	Specific map[TopicPartition]int64
 }
 
 // Config describes a reader.
@@ -51,6 +86,8 @@ type Config struct {
 	Start Offsets
 	// Stop offsets, or nil for none.
 	Stop *Offsets
+	// GroupID is the consumer group; required for Committed offsets.
+	GroupID string
 	// Settings from the session's properties; nil means defaults.
 	Settings *kafkaconf.Settings
 	// ClientID of the Kafka client.
@@ -104,12 +141,14 @@ type split struct {
 
 // Reader reads the splits one reader owns.
 type Reader struct {
-	cl      *kgo.Client
-	splits  map[tp]*split
-	order   []tp
-	open    int  // splits not finished
-	hasStop bool // splits have stopping offsets
-	maxPoll int
+	cl            *kgo.Client
+	splits        map[tp]*split
+	order         []tp
+	open          int  // splits not finished
+	hasStop       bool // splits have stopping offsets
+	group         string
+	readCommitted bool
+	maxPoll       int
 }
 
 // Open resolves the topics, the splits this reader owns and their start and
@@ -133,7 +172,10 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	if err != nil {
 		return nil, connector.Invalid("properties", "%v", err)
 	}
-	r := &Reader{cl: cl, splits: make(map[tp]*split), maxPoll: cfg.MaxPollRecords}
+	r := &Reader{cl: cl, splits: make(map[tp]*split), maxPoll: cfg.MaxPollRecords, group: cfg.GroupID}
+	if cfg.Settings != nil {
+		r.readCommitted = cfg.Settings.ReadCommitted
+	}
 	if r.maxPoll <= 0 {
 		r.maxPoll = 10000
 	}
@@ -217,14 +259,23 @@ func (r *Reader) resolve(ctx context.Context, cfg Config) error {
 // list resolves an offsets initializer for every owned split.
 func (r *Reader) list(ctx context.Context, adm *kadm.Client, o Offsets, topics []string) (map[tp]int64, error) {
 	var (
-		listed kadm.ListedOffsets
-		err    error
+		fromKafka kadm.ListedOffsets // one offset per partition, for Earliest, Latest and Timestamp
+		committed kadm.OffsetResponses
+		err       error
 	)
 	switch o.Kind {
 	case Earliest:
-		listed, err = adm.ListStartOffsets(ctx, topics...)
+		fromKafka, err = adm.ListStartOffsets(ctx, topics...)
 	case Latest:
-		listed, err = adm.ListEndOffsets(ctx, topics...)
+		fromKafka, err = r.listEnd(ctx, adm, topics)
+	case Timestamp:
+		fromKafka, err = adm.ListOffsetsAfterMilli(ctx, o.TimestampMs, topics...)
+	case Committed:
+		if r.group == "" {
+			return nil, connector.Invalid("group_id", "is required with committed offsets")
+		}
+		committed, err = adm.FetchOffsets(ctx, r.group)
+	case Specific:
 	default:
 		return nil, fmt.Errorf("offsets kind %d: %w", o.Kind, connector.ErrUnsupported)
 	}
@@ -232,17 +283,76 @@ func (r *Reader) list(ctx context.Context, adm *kadm.Client, o Offsets, topics [
 		return nil, unavailable("listing offsets", err)
 	}
 	out := make(map[tp]int64, len(r.order))
+	var missing []tp // partitions the initializer has no offset for
 	for _, k := range r.order {
-		l, ok := listed.Lookup(k.topic, k.partition)
-		if !ok {
-			return nil, unavailable("listing offsets", fmt.Errorf("no offset for %s/%d", k.topic, k.partition))
+		switch o.Kind {
+		case Committed:
+			c, ok := committed.Lookup(k.topic, k.partition)
+			if ok && c.Err != nil {
+				return nil, unavailable("fetching committed offsets", fmt.Errorf("%s/%d: %w", k.topic, k.partition, c.Err))
+			}
+			if !ok || c.At < 0 {
+				missing = append(missing, k)
+				continue
+			}
+			out[k] = c.At
+		case Specific:
+			off, ok := o.Specific[TopicPartition{k.topic, k.partition}]
+			if !ok {
+				missing = append(missing, k)
+				continue
+			}
+			out[k] = off
+		default:
+			off, err := lookup(fromKafka, k)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = off
 		}
-		if l.Err != nil {
-			return nil, unavailable("listing offsets", fmt.Errorf("%s/%d: %w", k.topic, k.partition, l.Err))
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	var reset kadm.ListedOffsets
+	switch o.Reset {
+	case ResetNone:
+		k := missing[0]
+		return nil, &connector.NoOffsetError{Topic: k.topic, Partition: k.partition, Group: r.group}
+	case ResetEarliest:
+		reset, err = adm.ListStartOffsets(ctx, topics...)
+	case ResetLatest:
+		reset, err = r.listEnd(ctx, adm, topics)
+	}
+	if err != nil {
+		return nil, unavailable("listing offsets", err)
+	}
+	for _, k := range missing {
+		if out[k], err = lookup(reset, k); err != nil {
+			return nil, err
 		}
-		out[k] = l.Offset
 	}
 	return out, nil
+}
+
+// listEnd lists the end of each partition as this reader sees it: the last
+// stable offset under read_committed, else the high watermark.
+func (r *Reader) listEnd(ctx context.Context, adm *kadm.Client, topics []string) (kadm.ListedOffsets, error) {
+	if r.readCommitted {
+		return adm.ListCommittedOffsets(ctx, topics...)
+	}
+	return adm.ListEndOffsets(ctx, topics...)
+}
+
+func lookup(l kadm.ListedOffsets, k tp) (int64, error) {
+	o, ok := l.Lookup(k.topic, k.partition)
+	switch {
+	case !ok:
+		return 0, unavailable("listing offsets", fmt.Errorf("no offset for %s/%d", k.topic, k.partition))
+	case o.Err != nil:
+		return 0, unavailable("listing offsets", fmt.Errorf("%s/%d: %w", k.topic, k.partition, o.Err))
+	}
+	return o.Offset, nil
 }
 
 // Splits returns the splits this reader owns, sorted by topic and partition,

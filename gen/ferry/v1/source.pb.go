@@ -1695,7 +1695,7 @@ type OffsetsInitializer_Committed struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unspecified means NONE, as in Flink: a partition without a committed
 	// offset is an error naming it.
-	Reset_        OffsetResetStrategy `protobuf:"varint,1,opt,name=reset,proto3,enum=ferry.v1.OffsetResetStrategy" json:"reset,omitempty"`
+	ResetStrategy OffsetResetStrategy `protobuf:"varint,1,opt,name=reset_strategy,json=resetStrategy,proto3,enum=ferry.v1.OffsetResetStrategy" json:"reset_strategy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1730,9 +1730,9 @@ func (*OffsetsInitializer_Committed) Descriptor() ([]byte, []int) {
 	return file_ferry_v1_source_proto_rawDescGZIP(), []int{3, 2}
 }
 
-func (x *OffsetsInitializer_Committed) GetReset_() OffsetResetStrategy {
+func (x *OffsetsInitializer_Committed) GetResetStrategy() OffsetResetStrategy {
 	if x != nil {
-		return x.Reset_
+		return x.ResetStrategy
 	}
 	return OffsetResetStrategy_OFFSET_RESET_STRATEGY_UNSPECIFIED
 }
@@ -1742,7 +1742,7 @@ type OffsetsInitializer_Specific struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Offsets []*PartitionOffset     `protobuf:"bytes,1,rep,name=offsets,proto3" json:"offsets,omitempty"`
 	// For partitions not listed. Unspecified means EARLIEST, as in Flink.
-	Reset_        OffsetResetStrategy `protobuf:"varint,2,opt,name=reset,proto3,enum=ferry.v1.OffsetResetStrategy" json:"reset,omitempty"`
+	ResetStrategy OffsetResetStrategy `protobuf:"varint,2,opt,name=reset_strategy,json=resetStrategy,proto3,enum=ferry.v1.OffsetResetStrategy" json:"reset_strategy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1784,9 +1784,9 @@ func (x *OffsetsInitializer_Specific) GetOffsets() []*PartitionOffset {
 	return nil
 }
 
-func (x *OffsetsInitializer_Specific) GetReset_() OffsetResetStrategy {
+func (x *OffsetsInitializer_Specific) GetResetStrategy() OffsetResetStrategy {
 	if x != nil {
-		return x.Reset_
+		return x.ResetStrategy
 	}
 	return OffsetResetStrategy_OFFSET_RESET_STRATEGY_UNSPECIFIED
 }
@@ -1821,7 +1821,7 @@ const file_ferry_v1_source_proto_rawDesc = "" +
 	"\fPartitionSet\x128\n" +
 	"\n" +
 	"partitions\x18\x01 \x03(\v2\x18.ferry.v1.TopicPartitionR\n" +
-	"partitions\"\xa0\x04\n" +
+	"partitions\"\xc3\x04\n" +
 	"\x12OffsetsInitializer\x12C\n" +
 	"\bearliest\x18\x01 \x01(\v2%.ferry.v1.OffsetsInitializer.EarliestH\x00R\bearliest\x12=\n" +
 	"\x06latest\x18\x02 \x01(\v2#.ferry.v1.OffsetsInitializer.LatestH\x00R\x06latest\x12F\n" +
@@ -1830,12 +1830,12 @@ const file_ferry_v1_source_proto_rawDesc = "" +
 	"\bspecific\x18\x05 \x01(\v2%.ferry.v1.OffsetsInitializer.SpecificH\x00R\bspecific\x1a\n" +
 	"\n" +
 	"\bEarliest\x1a\b\n" +
-	"\x06Latest\x1a@\n" +
-	"\tCommitted\x123\n" +
-	"\x05reset\x18\x01 \x01(\x0e2\x1d.ferry.v1.OffsetResetStrategyR\x05reset\x1at\n" +
+	"\x06Latest\x1aQ\n" +
+	"\tCommitted\x12D\n" +
+	"\x0ereset_strategy\x18\x01 \x01(\x0e2\x1d.ferry.v1.OffsetResetStrategyR\rresetStrategy\x1a\x85\x01\n" +
 	"\bSpecific\x123\n" +
-	"\aoffsets\x18\x01 \x03(\v2\x19.ferry.v1.PartitionOffsetR\aoffsets\x123\n" +
-	"\x05reset\x18\x02 \x01(\x0e2\x1d.ferry.v1.OffsetResetStrategyR\x05resetB\x06\n" +
+	"\aoffsets\x18\x01 \x03(\v2\x19.ferry.v1.PartitionOffsetR\aoffsets\x12D\n" +
+	"\x0ereset_strategy\x18\x02 \x01(\x0e2\x1d.ferry.v1.OffsetResetStrategyR\rresetStrategyB\x06\n" +
 	"\x04kind\"\x9e\x01\n" +
 	"\x11WatermarkStrategy\x12+\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x17.ferry.v1.WatermarkKindR\x04kind\x124\n" +
@@ -2007,9 +2007,9 @@ var file_ferry_v1_source_proto_depIdxs = []int32{
 	19, // 31: ferry.v1.ReadResponse.splits_added:type_name -> ferry.v1.SplitsAdded
 	20, // 32: ferry.v1.ReadResponse.split_finished:type_name -> ferry.v1.SplitFinished
 	21, // 33: ferry.v1.ReadResponse.end_of_input:type_name -> ferry.v1.EndOfInput
-	1,  // 34: ferry.v1.OffsetsInitializer.Committed.reset:type_name -> ferry.v1.OffsetResetStrategy
+	1,  // 34: ferry.v1.OffsetsInitializer.Committed.reset_strategy:type_name -> ferry.v1.OffsetResetStrategy
 	33, // 35: ferry.v1.OffsetsInitializer.Specific.offsets:type_name -> ferry.v1.PartitionOffset
-	1,  // 36: ferry.v1.OffsetsInitializer.Specific.reset:type_name -> ferry.v1.OffsetResetStrategy
+	1,  // 36: ferry.v1.OffsetsInitializer.Specific.reset_strategy:type_name -> ferry.v1.OffsetResetStrategy
 	37, // [37:37] is the sub-list for method output_type
 	37, // [37:37] is the sub-list for method input_type
 	37, // [37:37] is the sub-list for extension type_name

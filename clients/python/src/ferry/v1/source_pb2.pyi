@@ -91,17 +91,17 @@ class OffsetsInitializer(_message.Message):
         __slots__ = ()
         def __init__(self) -> None: ...
     class Committed(_message.Message):
-        __slots__ = ("reset",)
-        RESET_FIELD_NUMBER: _ClassVar[int]
-        reset: OffsetResetStrategy
-        def __init__(self, reset: _Optional[_Union[OffsetResetStrategy, str]] = ...) -> None: ...
+        __slots__ = ("reset_strategy",)
+        RESET_STRATEGY_FIELD_NUMBER: _ClassVar[int]
+        reset_strategy: OffsetResetStrategy
+        def __init__(self, reset_strategy: _Optional[_Union[OffsetResetStrategy, str]] = ...) -> None: ...
     class Specific(_message.Message):
-        __slots__ = ("offsets", "reset")
+        __slots__ = ("offsets", "reset_strategy")
         OFFSETS_FIELD_NUMBER: _ClassVar[int]
-        RESET_FIELD_NUMBER: _ClassVar[int]
+        RESET_STRATEGY_FIELD_NUMBER: _ClassVar[int]
         offsets: _containers.RepeatedCompositeFieldContainer[_common_pb2.PartitionOffset]
-        reset: OffsetResetStrategy
-        def __init__(self, offsets: _Optional[_Iterable[_Union[_common_pb2.PartitionOffset, _Mapping]]] = ..., reset: _Optional[_Union[OffsetResetStrategy, str]] = ...) -> None: ...
+        reset_strategy: OffsetResetStrategy
+        def __init__(self, offsets: _Optional[_Iterable[_Union[_common_pb2.PartitionOffset, _Mapping]]] = ..., reset_strategy: _Optional[_Union[OffsetResetStrategy, str]] = ...) -> None: ...
     EARLIEST_FIELD_NUMBER: _ClassVar[int]
     LATEST_FIELD_NUMBER: _ClassVar[int]
     COMMITTED_FIELD_NUMBER: _ClassVar[int]
