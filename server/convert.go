@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -100,23 +101,50 @@ func (s *Server) sourceConfig(open *ferryv1.OpenSource) (source.Config, error) {
 		return cfg, connector.Invalid("open.spec.subscription", "exactly one of topics, topic_pattern and partitions is required; none is set")
 	case len(kinds) > 1:
 		return cfg, connector.Invalid("open.spec.subscription", "exactly one of topics, topic_pattern and partitions is allowed; got %s", strings.Join(kinds, " and "))
-	case kinds[0] != "topics":
-		return cfg, fmt.Errorf("open.spec.%s: %w (use topics)", kinds[0], connector.ErrUnsupported)
 	}
-	seen := make(map[string]bool)
-	for i, t := range spec.GetTopics().GetTopics() {
-		f := fmt.Sprintf("open.spec.topics.topics[%d]", i)
-		switch {
-		case t == "":
-			return cfg, connector.Invalid(f, "must not be empty")
-		case seen[t]:
-			return cfg, connector.Invalid(f, "topic %q is listed twice", t)
+	switch kinds[0] {
+	case "topic_pattern":
+		// Anchored: Java's Pattern.matcher(topic).matches() matches whole names.
+		re, err := regexp.Compile(`^(?:` + spec.GetTopicPattern() + `)$`)
+		if err != nil {
+			return cfg, connector.Invalid("open.spec.topic_pattern", "is not a valid RE2 expression: %v", err)
 		}
-		seen[t] = true
-		cfg.Topics = append(cfg.Topics, t)
-	}
-	if len(cfg.Topics) == 0 {
-		return cfg, connector.Invalid("open.spec.topics.topics", "must name at least one topic")
+		cfg.Pattern = re
+	case "partitions":
+		seen := make(map[source.TopicPartition]bool)
+		for i, p := range spec.GetPartitions().GetPartitions() {
+			f := fmt.Sprintf("open.spec.partitions.partitions[%d]", i)
+			k := source.TopicPartition{Topic: p.GetTopic(), Partition: p.GetPartition()}
+			switch {
+			case k.Topic == "":
+				return cfg, connector.Invalid(f+".topic", "must not be empty")
+			case k.Partition < 0:
+				return cfg, connector.Invalid(f+".partition", "must be >= 0, got %d", k.Partition)
+			case seen[k]:
+				return cfg, connector.Invalid(f, "%s/%d is listed twice", k.Topic, k.Partition)
+			}
+			seen[k] = true
+			cfg.Partitions = append(cfg.Partitions, k)
+		}
+		if len(cfg.Partitions) == 0 {
+			return cfg, connector.Invalid("open.spec.partitions.partitions", "must name at least one partition")
+		}
+	default:
+		seen := make(map[string]bool)
+		for i, t := range spec.GetTopics().GetTopics() {
+			f := fmt.Sprintf("open.spec.topics.topics[%d]", i)
+			switch {
+			case t == "":
+				return cfg, connector.Invalid(f, "must not be empty")
+			case seen[t]:
+				return cfg, connector.Invalid(f, "topic %q is listed twice", t)
+			}
+			seen[t] = true
+			cfg.Topics = append(cfg.Topics, t)
+		}
+		if len(cfg.Topics) == 0 {
+			return cfg, connector.Invalid("open.spec.topics.topics", "must name at least one topic")
+		}
 	}
 	cfg.GroupID = spec.GetGroupId()
 	if cfg.Start, err = offsets("open.spec.starting_offsets", spec.GetStartingOffsets()); err != nil {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -76,8 +77,11 @@ type Offsets struct {
 // Config describes a reader.
 type Config struct {
 	Cluster connector.Cluster
-	// Topics to read; every one must exist.
-	Topics []string
+	// The subscription, exactly one of: Topics (each must exist), Pattern
+	// (matched against whole topic names) or Partitions (each must exist).
+	Topics     []string
+	Pattern    *regexp.Regexp
+	Partitions []TopicPartition
 	// ReaderIndex in [0, Parallelism).
 	ReaderIndex int
 	// Parallelism >= 1.
@@ -201,26 +205,22 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 func (r *Reader) resolve(ctx context.Context, cfg Config) error {
 	r.hasStop = cfg.Stop != nil
 	adm := kadm.NewClient(r.cl)
-	md, err := adm.Metadata(ctx, cfg.Topics...)
+	partitions, err := subscribe(ctx, adm, cfg)
 	if err != nil {
-		return unavailable("reading metadata", err)
+		return err
 	}
-	for _, t := range cfg.Topics {
-		td, ok := md.Topics[t]
-		switch {
-		case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
-			return &connector.NotFoundError{Kind: "topic", Name: t}
-		case td.Err != nil:
-			return fmt.Errorf("topic %q: %w", t, td.Err)
+	var topics []string
+	for _, k := range partitions {
+		if len(topics) == 0 || topics[len(topics)-1] != k.Topic {
+			topics = append(topics, k.Topic)
 		}
-		for p := range td.Partitions {
-			if Owner(t, p, cfg.Parallelism) == cfg.ReaderIndex {
-				k := tp{t, p}
-				r.splits[k] = &split{Split: Split{Topic: t, Partition: p, Stop: NoStop}}
-				r.order = append(r.order, k)
-			}
+		if Owner(k.Topic, k.Partition, cfg.Parallelism) == cfg.ReaderIndex {
+			key := tp{k.Topic, k.Partition}
+			r.splits[key] = &split{Split: Split{Topic: k.Topic, Partition: k.Partition, Stop: NoStop}}
+			r.order = append(r.order, key)
 		}
 	}
+	cfg.Topics = topics
 	sort.Slice(r.order, func(i, j int) bool {
 		a, b := r.order[i], r.order[j]
 		if a.topic != b.topic {
@@ -254,6 +254,77 @@ func (r *Reader) resolve(ctx context.Context, cfg Config) error {
 		r.open++
 	}
 	return nil
+}
+
+// subscribe resolves the subscription into partitions, sorted by topic and
+// partition: every partition of the listed topics, of the topics matching the
+// pattern (internal topics excluded, as Kafka's listTopics does), or the
+// explicit set. A listed topic or partition that does not exist is a
+// *connector.NotFoundError.
+func subscribe(ctx context.Context, adm *kadm.Client, cfg Config) ([]TopicPartition, error) {
+	var names []string // topics to describe; none means all
+	switch {
+	case cfg.Pattern != nil:
+	case len(cfg.Partitions) > 0:
+		for _, k := range cfg.Partitions {
+			names = append(names, k.Topic)
+		}
+	default:
+		names = cfg.Topics
+	}
+	md, err := adm.Metadata(ctx, names...)
+	if err != nil {
+		return nil, unavailable("reading metadata", err)
+	}
+	topic := func(t string) (kadm.TopicDetail, error) {
+		td, ok := md.Topics[t]
+		switch {
+		case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+			return td, &connector.NotFoundError{Kind: "topic", Name: t}
+		case td.Err != nil:
+			return td, fmt.Errorf("topic %q: %w", t, td.Err)
+		}
+		return td, nil
+	}
+	var out []TopicPartition
+	switch {
+	case cfg.Pattern != nil:
+		for t, td := range md.Topics {
+			if td.Err == nil && !td.IsInternal && cfg.Pattern.MatchString(t) {
+				for p := range td.Partitions {
+					out = append(out, TopicPartition{t, p})
+				}
+			}
+		}
+	case len(cfg.Partitions) > 0:
+		for _, k := range cfg.Partitions {
+			td, err := topic(k.Topic)
+			if err != nil {
+				return nil, err
+			}
+			if _, ok := td.Partitions[k.Partition]; !ok {
+				return nil, &connector.NotFoundError{Kind: "partition", Name: fmt.Sprintf("%s/%d", k.Topic, k.Partition)}
+			}
+			out = append(out, k)
+		}
+	default:
+		for _, t := range cfg.Topics {
+			td, err := topic(t)
+			if err != nil {
+				return nil, err
+			}
+			for p := range td.Partitions {
+				out = append(out, TopicPartition{t, p})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out, nil
 }
 
 // list resolves an offsets initializer for every owned split.
