@@ -179,8 +179,28 @@ func (s *Server) sourceConfig(open *ferryv1.OpenSource) (source.Config, error) {
 	if k := spec.GetWatermarkStrategy().GetKind(); k > ferryv1.WatermarkKind_WATERMARK_KIND_NONE {
 		return cfg, fmt.Errorf("open.spec.watermark_strategy.kind %s: %w", k, connector.ErrUnsupported)
 	}
-	if len(open.GetRestore().GetSplits()) > 0 {
-		return cfg, fmt.Errorf("open.restore: %w", connector.ErrUnsupported)
+	seen := make(map[source.TopicPartition]bool)
+	for i, st := range open.GetRestore().GetSplits() {
+		f := fmt.Sprintf("open.restore.splits[%d]", i)
+		k := source.TopicPartition{Topic: st.GetTopic(), Partition: st.GetPartition()}
+		switch {
+		case k.Topic == "":
+			return cfg, connector.Invalid(f+".topic", "must not be empty")
+		case k.Partition < 0:
+			return cfg, connector.Invalid(f+".partition", "must be >= 0, got %d", k.Partition)
+		case st.GetNextOffset() < 0:
+			return cfg, connector.Invalid(f+".next_offset", "must be >= 0, got %d", st.GetNextOffset())
+		case st.StoppingOffset != nil && st.GetStoppingOffset() < st.GetNextOffset():
+			return cfg, connector.Invalid(f+".stopping_offset", "must be >= next_offset %d, got %d", st.GetNextOffset(), st.GetStoppingOffset())
+		case seen[k]:
+			return cfg, connector.Invalid(f, "%s/%d is listed twice", k.Topic, k.Partition)
+		}
+		seen[k] = true
+		stop := source.NoStop
+		if st.StoppingOffset != nil {
+			stop = st.GetStoppingOffset()
+		}
+		cfg.Restore = append(cfg.Restore, source.SplitState{Topic: k.Topic, Partition: k.Partition, Next: st.GetNextOffset(), Stop: stop})
 	}
 	return cfg, nil
 }

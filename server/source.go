@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ferrykafka/ferry/connector"
 	"github.com/ferrykafka/ferry/connector/source"
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
 	"github.com/ferrykafka/ferry/sessions"
@@ -33,7 +35,7 @@ func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
 	}
 	sess, err := sessions.OpenSource(ctx, s.registry, cfg)
 	if err != nil {
-		return toStatus(err)
+		return toStatus(specField(err))
 	}
 	defer sess.Close()
 	if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Opened{Opened: &ferryv1.SourceOpened{
@@ -138,7 +140,7 @@ func splitStates(splits []source.Split) []*ferryv1.SplitState {
 	return out
 }
 
-func sessionStates(states []sessions.SplitState) []*ferryv1.SplitState {
+func sessionStates(states []source.SplitState) []*ferryv1.SplitState {
 	out := make([]*ferryv1.SplitState, len(states))
 	for i, st := range states {
 		out[i] = splitState(st.Topic, st.Partition, st.Next, st.Stop)
@@ -197,4 +199,14 @@ func recvStatus(err error) error {
 		return err
 	}
 	return toStatus(err)
+}
+
+// specField prefixes the field of an *connector.InvalidError from the
+// connector, which names fields relative to the spec, with "open.spec.".
+func specField(err error) error {
+	var ie *connector.InvalidError
+	if errors.As(err, &ie) && !strings.HasPrefix(ie.Field, "open.") {
+		return connector.Invalid("open.spec."+ie.Field, "%s", ie.Rule)
+	}
+	return err
 }

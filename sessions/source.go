@@ -7,16 +7,6 @@ import (
 	"github.com/ferrykafka/ferry/connector/source"
 )
 
-// SplitState is the position of one split at a checkpoint.
-type SplitState struct {
-	Topic     string
-	Partition int32
-	// Next is the next offset to emit: last emitted + 1, or the start.
-	Next int64
-	// Stop is the stopping offset, or source.NoStop.
-	Stop int64
-}
-
 // Polled is one result of the session's fetch loop: a batch or the error
 // that ended the loop.
 type Polled struct {
@@ -40,7 +30,7 @@ type Source struct {
 	cancel      context.CancelFunc
 	done        chan struct{}
 	release     func()
-	positions   map[splitKey]*SplitState
+	positions   map[splitKey]*source.SplitState
 	order       []splitKey
 	stops       bool // the splits have stopping offsets
 	remaining   int  // splits whose stop was not delivered yet
@@ -63,12 +53,12 @@ func OpenSource(ctx context.Context, reg *Registry, cfg source.Config) (*Source,
 	loopCtx, cancel := context.WithCancel(context.Background())
 	s := &Source{
 		ID: id, reader: r, polled: make(chan Polled, 1), cancel: cancel,
-		done: make(chan struct{}), release: release, positions: make(map[splitKey]*SplitState),
+		done: make(chan struct{}), release: release, positions: make(map[splitKey]*source.SplitState),
 		stops: cfg.Stop != nil,
 	}
 	for _, sp := range r.Splits() {
 		k := splitKey{sp.Topic, sp.Partition}
-		s.positions[k] = &SplitState{Topic: sp.Topic, Partition: sp.Partition, Next: sp.Start, Stop: sp.Stop}
+		s.positions[k] = &source.SplitState{Topic: sp.Topic, Partition: sp.Partition, Next: sp.Start, Stop: sp.Stop}
 		s.order = append(s.order, k)
 		if !sp.FinishedAtStart() {
 			s.remaining++
@@ -116,11 +106,11 @@ func (s *Source) Delivered(b source.Batch) {
 
 // Checkpoint takes checkpoint id and returns the state of every split: what
 // was delivered so far. It returns an *OrderError when id does not increase.
-func (s *Source) Checkpoint(id int64) ([]SplitState, error) {
+func (s *Source) Checkpoint(id int64) ([]source.SplitState, error) {
 	if err := s.checkpoints.Begin(id); err != nil {
 		return nil, err
 	}
-	out := make([]SplitState, 0, len(s.order))
+	out := make([]source.SplitState, 0, len(s.order))
 	for _, k := range s.order {
 		out = append(out, *s.positions[k])
 	}

@@ -90,6 +90,11 @@ type Config struct {
 	Start Offsets
 	// Stop offsets, or nil for none.
 	Stop *Offsets
+	// Restore, when not empty, is the union of the split states of all
+	// readers at one checkpoint: this reader resumes the splits it owns
+	// exactly at their next offsets, with their stopping offsets; owned
+	// partitions missing from it start at earliest.
+	Restore []SplitState
 	// GroupID is the consumer group; required for Committed offsets.
 	GroupID string
 	// Settings from the session's properties; nil means defaults.
@@ -113,6 +118,16 @@ type Split struct {
 // FinishedAtStart reports whether the split has nothing to read: its start
 // is at or past its stop.
 func (s Split) FinishedAtStart() bool { return s.Stop != NoStop && s.Start >= s.Stop }
+
+// SplitState is the position of a split at a checkpoint.
+type SplitState struct {
+	Topic     string
+	Partition int32
+	// Next is the next offset to emit.
+	Next int64
+	// Stop is the stopping offset, or NoStop.
+	Stop int64
+}
 
 // Position is the next offset of a split after a batch.
 type Position struct {
@@ -146,6 +161,10 @@ type split struct {
 // Reader reads the splits one reader owns.
 type Reader struct {
 	cl            *kgo.Client
+	adm           *kadm.Client
+	index         int
+	parallelism   int
+	stop          *Offsets // stopping offsets of new splits, or nil
 	splits        map[tp]*split
 	order         []tp
 	open          int  // splits not finished
@@ -176,7 +195,10 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	if err != nil {
 		return nil, connector.Invalid("properties", "%v", err)
 	}
-	r := &Reader{cl: cl, splits: make(map[tp]*split), maxPoll: cfg.MaxPollRecords, group: cfg.GroupID}
+	r := &Reader{
+		cl: cl, adm: kadm.NewClient(cl), index: cfg.ReaderIndex, parallelism: cfg.Parallelism, stop: cfg.Stop,
+		splits: make(map[tp]*split), maxPoll: cfg.MaxPollRecords, group: cfg.GroupID,
+	}
 	if cfg.Settings != nil {
 		r.readCommitted = cfg.Settings.ReadCommitted
 	}
@@ -204,23 +226,84 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 
 func (r *Reader) resolve(ctx context.Context, cfg Config) error {
 	r.hasStop = cfg.Stop != nil
-	adm := kadm.NewClient(r.cl)
-	partitions, err := subscribe(ctx, adm, cfg)
+	partitions, err := subscribe(ctx, r.adm, cfg)
 	if err != nil {
 		return err
 	}
-	var topics []string
-	for _, k := range partitions {
-		if len(topics) == 0 || topics[len(topics)-1] != k.Topic {
-			topics = append(topics, k.Topic)
+	restored := make(map[tp]SplitState, len(cfg.Restore))
+	for _, st := range cfg.Restore {
+		restored[tp{st.Topic, st.Partition}] = st
+	}
+	// Without a restore state the splits start at the starting offsets; with
+	// one, splits missing from it are new partitions and start at earliest,
+	// as partitions found by discovery do.
+	start := cfg.Start
+	if len(cfg.Restore) > 0 {
+		start = Offsets{Kind: Earliest}
+	}
+	_, err = r.addSplits(ctx, partitions, start, restored)
+	return err
+}
+
+// addSplits takes the partitions this reader owns among ps and does not
+// have yet, resolves their start (from restored when there, else from start)
+// and stop offsets, and returns them as new splits. The caller starts
+// fetching them.
+func (r *Reader) addSplits(ctx context.Context, ps []TopicPartition, start Offsets, restored map[tp]SplitState) ([]Split, error) {
+	var owned, fresh []tp // owned new partitions; those without restored state
+	var topics []string   // topics of fresh, for listing offsets
+	for _, k := range ps {
+		key := tp{k.Topic, k.Partition}
+		if r.splits[key] != nil || Owner(k.Topic, k.Partition, r.parallelism) != r.index {
+			continue
 		}
-		if Owner(k.Topic, k.Partition, cfg.Parallelism) == cfg.ReaderIndex {
-			key := tp{k.Topic, k.Partition}
-			r.splits[key] = &split{Split: Split{Topic: k.Topic, Partition: k.Partition, Stop: NoStop}}
-			r.order = append(r.order, key)
+		owned = append(owned, key)
+		if _, ok := restored[key]; !ok {
+			fresh = append(fresh, key)
+			if len(topics) == 0 || topics[len(topics)-1] != k.Topic {
+				topics = append(topics, k.Topic)
+			}
 		}
 	}
-	cfg.Topics = topics
+	if len(owned) == 0 {
+		return nil, nil
+	}
+	var starts, stops map[tp]int64
+	var err error
+	if len(fresh) > 0 {
+		if starts, err = r.list(ctx, start, fresh, topics); err != nil {
+			return nil, err
+		}
+		if r.stop != nil {
+			if stops, err = r.list(ctx, *r.stop, fresh, topics); err != nil {
+				return nil, err
+			}
+		}
+	}
+	added := make([]Split, 0, len(owned))
+	for _, k := range owned {
+		sp := Split{Topic: k.topic, Partition: k.partition, Stop: NoStop}
+		if st, ok := restored[k]; ok {
+			sp.Start, sp.Stop = st.Next, st.Stop
+		} else {
+			sp.Start = starts[k]
+			if stops != nil {
+				sp.Stop = stops[k]
+			}
+		}
+		if sp.Stop != NoStop && sp.Stop < sp.Start {
+			return nil, connector.Invalid("stopping_offsets", "the stopping offset %d of %s/%d is before its starting offset %d", sp.Stop, k.topic, k.partition, sp.Start)
+		}
+		added = append(added, sp)
+	}
+	for _, sp := range added {
+		k := tp{sp.Topic, sp.Partition}
+		r.splits[k] = &split{Split: sp, next: sp.Start, finished: sp.FinishedAtStart()}
+		r.order = append(r.order, k)
+		if !sp.FinishedAtStart() {
+			r.open++
+		}
+	}
 	sort.Slice(r.order, func(i, j int) bool {
 		a, b := r.order[i], r.order[j]
 		if a.topic != b.topic {
@@ -228,32 +311,7 @@ func (r *Reader) resolve(ctx context.Context, cfg Config) error {
 		}
 		return a.partition < b.partition
 	})
-	if len(r.order) == 0 {
-		return nil
-	}
-	starts, err := r.list(ctx, adm, cfg.Start, cfg.Topics)
-	if err != nil {
-		return err
-	}
-	var stops map[tp]int64
-	if cfg.Stop != nil {
-		if stops, err = r.list(ctx, adm, *cfg.Stop, cfg.Topics); err != nil {
-			return err
-		}
-	}
-	for _, k := range r.order {
-		s := r.splits[k]
-		s.Start, s.next = starts[k], starts[k]
-		if stops != nil {
-			s.Stop = stops[k]
-			if s.next >= s.Stop {
-				s.finished = true
-				continue
-			}
-		}
-		r.open++
-	}
-	return nil
+	return added, nil
 }
 
 // subscribe resolves the subscription into partitions, sorted by topic and
@@ -328,7 +386,8 @@ func subscribe(ctx context.Context, adm *kadm.Client, cfg Config) ([]TopicPartit
 }
 
 // list resolves an offsets initializer for every owned split.
-func (r *Reader) list(ctx context.Context, adm *kadm.Client, o Offsets, topics []string) (map[tp]int64, error) {
+func (r *Reader) list(ctx context.Context, o Offsets, keys []tp, topics []string) (map[tp]int64, error) {
+	adm := r.adm
 	var (
 		fromKafka kadm.ListedOffsets // one offset per partition, for Earliest, Latest and Timestamp
 		committed kadm.OffsetResponses
@@ -338,7 +397,7 @@ func (r *Reader) list(ctx context.Context, adm *kadm.Client, o Offsets, topics [
 	case Earliest:
 		fromKafka, err = adm.ListStartOffsets(ctx, topics...)
 	case Latest:
-		fromKafka, err = r.listEnd(ctx, adm, topics)
+		fromKafka, err = r.listEnd(ctx, topics)
 	case Timestamp:
 		fromKafka, err = adm.ListOffsetsAfterMilli(ctx, o.TimestampMs, topics...)
 	case Committed:
@@ -353,9 +412,9 @@ func (r *Reader) list(ctx context.Context, adm *kadm.Client, o Offsets, topics [
 	if err != nil {
 		return nil, unavailable("listing offsets", err)
 	}
-	out := make(map[tp]int64, len(r.order))
+	out := make(map[tp]int64, len(keys))
 	var missing []tp // partitions the initializer has no offset for
-	for _, k := range r.order {
+	for _, k := range keys {
 		switch o.Kind {
 		case Committed:
 			c, ok := committed.Lookup(k.topic, k.partition)
@@ -393,7 +452,7 @@ func (r *Reader) list(ctx context.Context, adm *kadm.Client, o Offsets, topics [
 	case ResetEarliest:
 		reset, err = adm.ListStartOffsets(ctx, topics...)
 	case ResetLatest:
-		reset, err = r.listEnd(ctx, adm, topics)
+		reset, err = r.listEnd(ctx, topics)
 	}
 	if err != nil {
 		return nil, unavailable("listing offsets", err)
@@ -408,11 +467,11 @@ func (r *Reader) list(ctx context.Context, adm *kadm.Client, o Offsets, topics [
 
 // listEnd lists the end of each partition as this reader sees it: the last
 // stable offset under read_committed, else the high watermark.
-func (r *Reader) listEnd(ctx context.Context, adm *kadm.Client, topics []string) (kadm.ListedOffsets, error) {
+func (r *Reader) listEnd(ctx context.Context, topics []string) (kadm.ListedOffsets, error) {
 	if r.readCommitted {
-		return adm.ListCommittedOffsets(ctx, topics...)
+		return r.adm.ListCommittedOffsets(ctx, topics...)
 	}
-	return adm.ListEndOffsets(ctx, topics...)
+	return r.adm.ListEndOffsets(ctx, topics...)
 }
 
 func lookup(l kadm.ListedOffsets, k tp) (int64, error) {
