@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/ferrykafka/ferry/connector/sink"
 	"github.com/ferrykafka/ferry/connector/source"
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
+	"github.com/ferrykafka/ferry/sessions"
 )
 
 // This file turns validated protobuf messages into connector configurations.
@@ -71,6 +73,45 @@ func properties(role kafkaconf.Role, field string, props map[string]string) (*ka
 		return nil, connector.Invalid(field+"."+ie.Field, "%s", ie.Rule)
 	}
 	return st, err
+}
+
+// sourceOptions reads the session-level options of a source spec whose
+// config was already made.
+func sourceOptions(spec *ferryv1.SourceSpec, cfg source.Config) (sessions.SourceOptions, error) {
+	opts := sessions.SourceOptions{
+		CommitOnCheckpoint: cfg.Settings.CommitOffsetsOnCheckpoint,
+		AutoCommitInterval: cfg.Settings.AutoCommitInterval,
+	}
+	ws := spec.GetWatermarkStrategy()
+	if ws == nil {
+		return opts, nil
+	}
+	const f = "open.spec.watermark_strategy"
+	switch ws.GetKind() {
+	case ferryv1.WatermarkKind_WATERMARK_KIND_UNSPECIFIED, ferryv1.WatermarkKind_WATERMARK_KIND_NONE:
+		if ws.GetMaxOutOfOrdernessMs() != 0 || ws.GetIdleTimeoutMs() != 0 {
+			return opts, connector.Invalid(f+".kind", "must be set when max_out_of_orderness_ms or idle_timeout_ms is")
+		}
+		return opts, nil
+	case ferryv1.WatermarkKind_WATERMARK_KIND_MONOTONOUS:
+		opts.Watermarks.Kind = source.WatermarkMonotonous
+		if ws.GetMaxOutOfOrdernessMs() != 0 {
+			return opts, connector.Invalid(f+".max_out_of_orderness_ms", "applies only to WATERMARK_KIND_BOUNDED_OUT_OF_ORDERNESS")
+		}
+	case ferryv1.WatermarkKind_WATERMARK_KIND_BOUNDED_OUT_OF_ORDERNESS:
+		opts.Watermarks.Kind = source.WatermarkBoundedOutOfOrderness
+		if ws.GetMaxOutOfOrdernessMs() < 0 {
+			return opts, connector.Invalid(f+".max_out_of_orderness_ms", "must be >= 0, got %d", ws.GetMaxOutOfOrdernessMs())
+		}
+		opts.Watermarks.MaxOutOfOrderness = time.Duration(ws.GetMaxOutOfOrdernessMs()) * time.Millisecond
+	default:
+		return opts, connector.Invalid(f+".kind", "unknown value %d", ws.GetKind())
+	}
+	if ws.GetIdleTimeoutMs() < 0 {
+		return opts, connector.Invalid(f+".idle_timeout_ms", "must be > 0 to enable idleness (or 0 for none), got %d", ws.GetIdleTimeoutMs())
+	}
+	opts.Watermarks.IdleTimeout = time.Duration(ws.GetIdleTimeoutMs()) * time.Millisecond
+	return opts, nil
 }
 
 func (s *Server) sourceConfig(open *ferryv1.OpenSource) (source.Config, error) {
@@ -159,6 +200,7 @@ func (s *Server) sourceConfig(open *ferryv1.OpenSource) (source.Config, error) {
 			}
 		}
 		cfg.Stop = &stop
+		cfg.Bounded = true
 	case ferryv1.Boundedness_BOUNDEDNESS_UNSPECIFIED, ferryv1.Boundedness_BOUNDEDNESS_CONTINUOUS_UNBOUNDED:
 		if spec.GetStoppingOffsets() != nil {
 			stop, err := offsets("open.spec.stopping_offsets", spec.GetStoppingOffsets())
@@ -170,14 +212,17 @@ func (s *Server) sourceConfig(open *ferryv1.OpenSource) (source.Config, error) {
 	default:
 		return cfg, connector.Invalid("open.spec.boundedness", "unknown value %d", spec.GetBoundedness())
 	}
-	if cfg.GroupID == "" && (cfg.Start.Kind == source.Committed || (cfg.Stop != nil && cfg.Stop.Kind == source.Committed)) {
-		return cfg, connector.Invalid("open.spec.group_id", "is required with committed starting or stopping offsets")
-	}
 	if cfg.Settings, err = properties(kafkaconf.Consumer, "open.spec", spec.GetProperties()); err != nil {
 		return cfg, err
 	}
-	if k := spec.GetWatermarkStrategy().GetKind(); k > ferryv1.WatermarkKind_WATERMARK_KIND_NONE {
-		return cfg, fmt.Errorf("open.spec.watermark_strategy.kind %s: %w", k, connector.ErrUnsupported)
+	if g := cfg.Settings.GroupID; g != "" {
+		if cfg.GroupID != "" && cfg.GroupID != g {
+			return cfg, connector.Invalid(`open.spec.properties["group.id"]`, "%q differs from open.spec.group_id %q; set one", g, cfg.GroupID)
+		}
+		cfg.GroupID = g
+	}
+	if cfg.GroupID == "" && (cfg.Start.Kind == source.Committed || (cfg.Stop != nil && cfg.Stop.Kind == source.Committed)) {
+		return cfg, connector.Invalid("open.spec.group_id", "is required with committed starting or stopping offsets")
 	}
 	seen := make(map[source.TopicPartition]bool)
 	for i, st := range open.GetRestore().GetSplits() {

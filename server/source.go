@@ -33,17 +33,21 @@ func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
 	if err != nil {
 		return toStatus(err)
 	}
-	sess, err := sessions.OpenSource(ctx, s.registry, cfg)
+	opts, err := sourceOptions(open.GetSpec(), cfg)
+	if err != nil {
+		return toStatus(err)
+	}
+	sess, err := sessions.OpenSource(ctx, s.registry, cfg, opts)
 	if err != nil {
 		return toStatus(specField(err))
 	}
 	defer sess.Close()
 	if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Opened{Opened: &ferryv1.SourceOpened{
 		SessionId:            sess.ID,
-		Bounded:              open.GetSpec().GetBoundedness() == ferryv1.Boundedness_BOUNDEDNESS_BOUNDED,
+		Bounded:              cfg.Bounded,
 		Splits:               splitStates(sess.Splits()),
-		CommitOffsets:        false,
-		CommitDisabledReason: "offset commits are not implemented in this version",
+		CommitOffsets:        sess.CommitsEnabled(),
+		CommitDisabledReason: sess.CommitReason,
 	}}}); err != nil {
 		return err
 	}
@@ -75,7 +79,7 @@ func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
 			}
 			return recvStatus(err)
 		case req := <-reqs:
-			done, err := s.readRequest(stream, sess, req)
+			done, err := s.readRequest(ctx, stream, sess, req)
 			if done || err != nil {
 				return err
 			}
@@ -86,13 +90,51 @@ func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
 			if err := sendBatch(stream, p.Batch); err != nil {
 				return err
 			}
-			sess.Delivered(p.Batch)
+			if err := sendWatermark(stream, sess.Delivered(p.Batch)); err != nil {
+				return err
+			}
+		case c := <-sess.Commits():
+			if c.Err != nil {
+				s.log.Warn("offset commit failed", "session", sess.ID, "checkpoint", c.CheckpointID, "failed_commits", c.Failed, "err", c.Err)
+			}
+			if c.CheckpointID == 0 {
+				continue // a periodic auto-commit: logged, not reported
+			}
+			msg := &ferryv1.OffsetsCommitted{CheckpointId: c.CheckpointID, FailedCommits: c.Failed}
+			if c.Err != nil {
+				msg.Error = c.Err.Error()
+			}
+			if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Committed{Committed: msg}}); err != nil {
+				return err
+			}
+		case <-sess.AutoCommits():
+			sess.AutoCommit(ctx)
+		case now := <-sess.IdleTicks():
+			if err := sendWatermark(stream, sess.Watermark(now)); err != nil {
+				return err
+			}
 		}
 	}
 }
 
+// sendWatermark sends the watermark and idleness changes of ev.
+func sendWatermark(stream ferryv1.SourceService_ReadServer, ev sessions.WatermarkEvent) error {
+	if ev.Idle != nil && !*ev.Idle && ev.Watermark == nil {
+		return nil // leaving idleness is shown by the next watermark
+	}
+	if ev.Watermark != nil {
+		if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Watermark{Watermark: &ferryv1.Watermark{TimestampMs: *ev.Watermark}}}); err != nil {
+			return err
+		}
+	}
+	if ev.Idle != nil && *ev.Idle {
+		return stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Idle{Idle: &ferryv1.Idle{}}})
+	}
+	return nil
+}
+
 // readRequest handles one client message after open; done ends the stream.
-func (s *Server) readRequest(stream ferryv1.SourceService_ReadServer, sess *sessions.Source, req *ferryv1.ReadRequest) (done bool, err error) {
+func (s *Server) readRequest(ctx context.Context, stream ferryv1.SourceService_ReadServer, sess *sessions.Source, req *ferryv1.ReadRequest) (done bool, err error) {
 	switch k := req.GetKind().(type) {
 	case *ferryv1.ReadRequest_Open:
 		return true, status.Error(codes.FailedPrecondition, "open: the session is already open (one open per stream)")
@@ -106,7 +148,10 @@ func (s *Server) readRequest(stream ferryv1.SourceService_ReadServer, sess *sess
 			State:        &ferryv1.SourceState{Splits: sessionStates(states)},
 		}}})
 	case *ferryv1.ReadRequest_CheckpointComplete:
-		return false, toStatus(sess.CheckpointComplete(k.CheckpointComplete.GetCheckpointId()))
+		if err := sess.CheckpointComplete(ctx, k.CheckpointComplete.GetCheckpointId()); err != nil {
+			return true, toStatus(err)
+		}
+		return false, nil
 	case *ferryv1.ReadRequest_Close:
 		return true, nil
 	default:
@@ -117,6 +162,13 @@ func (s *Server) readRequest(stream ferryv1.SourceService_ReadServer, sess *sess
 // sendBatch sends the records of b in messages of bounded size, then a
 // SplitFinished for every split that finished.
 func sendBatch(stream ferryv1.SourceService_ReadServer, b source.Batch) error {
+	if len(b.Added) > 0 {
+		if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_SplitsAdded{SplitsAdded: &ferryv1.SplitsAdded{
+			Splits: splitStates(b.Added),
+		}}}); err != nil {
+			return err
+		}
+	}
 	for _, rb := range recordBatches(b.Records, maxBatchBytes) {
 		if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Records{Records: rb}}); err != nil {
 			return err

@@ -3,6 +3,9 @@ package sessions
 import (
 	"context"
 	"fmt"
+	"sort"
+	"sync/atomic"
+	"time"
 
 	"github.com/ferrykafka/ferry/connector/source"
 )
@@ -14,16 +17,53 @@ type Polled struct {
 	Err   error
 }
 
+// CommitResult is the outcome of committing a checkpoint's offsets.
+type CommitResult struct {
+	// CheckpointID is the checkpoint, or 0 for a periodic auto-commit.
+	CheckpointID int64
+	// Err is nil on success.
+	Err error
+	// Failed counts the commits of this session that failed so far.
+	Failed int64
+}
+
+// WatermarkEvent is what the watermark generator has to tell the client.
+type WatermarkEvent struct {
+	// Watermark is set when the reader's watermark advanced.
+	Watermark *int64
+	// Idle is set when the reader became idle (true) or active (false).
+	Idle *bool
+}
+
 type splitKey struct {
 	topic     string
 	partition int32
 }
 
+type commitRequest struct {
+	id      int64
+	offsets []source.SplitState
+}
+
+// SourceOptions are the session-level options of a source.
+type SourceOptions struct {
+	// CommitOnCheckpoint commits a checkpoint's offsets when it completes;
+	// it needs the reader's group id.
+	CommitOnCheckpoint bool
+	// AutoCommitInterval, when > 0, commits delivered offsets periodically.
+	AutoCommitInterval time.Duration
+	// Watermarks is the watermark strategy.
+	Watermarks source.WatermarkStrategy
+}
+
 // Source is a source session: a reader, the positions of what was delivered
-// to the client, and checkpoint bookkeeping. Only the goroutine that serves
-// the session calls its methods; the fetch loop runs on its own.
+// to the client, checkpoint bookkeeping, offset commits and watermarks. Only
+// the goroutine that serves the session calls its methods; the fetch loop
+// and the committer run on their own.
 type Source struct {
 	ID string
+	// CommitReason says why offsets are not committed, or is empty.
+	CommitReason string
 
 	reader      *source.Reader
 	polled      chan Polled
@@ -35,11 +75,23 @@ type Source struct {
 	stops       bool // the splits have stopping offsets
 	remaining   int  // splits whose stop was not delivered yet
 	checkpoints Checkpoints
+
+	commitOn     bool
+	pending      map[int64][]source.SplitState // taken, not yet completed
+	commitQueue  chan commitRequest
+	commitResult chan CommitResult
+	commitDone   chan struct{}
+	failed       atomic.Int64
+	autoCommit   *time.Ticker
+	lastAuto     []source.SplitState
+
+	watermarks *source.Watermarks
+	ticker     *time.Ticker // drives idleness
 }
 
 // OpenSource registers a session in reg and opens its reader. The fetch loop
 // prefetches at most one batch beyond the one being delivered.
-func OpenSource(ctx context.Context, reg *Registry, cfg source.Config) (*Source, error) {
+func OpenSource(ctx context.Context, reg *Registry, cfg source.Config, opts SourceOptions) (*Source, error) {
 	id, release, err := reg.Acquire("source")
 	if err != nil {
 		return nil, err
@@ -54,18 +106,55 @@ func OpenSource(ctx context.Context, reg *Registry, cfg source.Config) (*Source,
 	s := &Source{
 		ID: id, reader: r, polled: make(chan Polled, 1), cancel: cancel,
 		done: make(chan struct{}), release: release, positions: make(map[splitKey]*source.SplitState),
-		stops: cfg.Stop != nil,
+		stops: cfg.Stop != nil, pending: make(map[int64][]source.SplitState),
 	}
-	for _, sp := range r.Splits() {
-		k := splitKey{sp.Topic, sp.Partition}
-		s.positions[k] = &source.SplitState{Topic: sp.Topic, Partition: sp.Partition, Next: sp.Start, Stop: sp.Stop}
-		s.order = append(s.order, k)
-		if !sp.FinishedAtStart() {
-			s.remaining++
+	switch {
+	case cfg.GroupID == "":
+		s.CommitReason = "no group id: offsets are not committed (as in Flink)"
+	case !opts.CommitOnCheckpoint:
+		s.CommitReason = "commit.offsets.on.checkpoint is false"
+	default:
+		s.commitOn = true
+	}
+	if cfg.GroupID != "" && (s.commitOn || opts.AutoCommitInterval > 0) {
+		s.commitQueue, s.commitResult, s.commitDone = make(chan commitRequest, 64), make(chan CommitResult, 64), make(chan struct{})
+		go s.commit(loopCtx)
+		if opts.AutoCommitInterval > 0 {
+			s.autoCommit = time.NewTicker(opts.AutoCommitInterval)
 		}
+	}
+	if opts.Watermarks.Kind != source.WatermarkNone {
+		s.watermarks = source.NewWatermarks(opts.Watermarks)
+		if opts.Watermarks.IdleTimeout > 0 {
+			s.ticker = time.NewTicker(min(opts.Watermarks.IdleTimeout/2, 200*time.Millisecond))
+		}
+	}
+	now := time.Now()
+	for _, sp := range r.Splits() {
+		s.addSplit(sp, now)
 	}
 	go s.fetch(loopCtx)
 	return s, nil
+}
+
+func (s *Source) addSplit(sp source.Split, now time.Time) {
+	k := splitKey{sp.Topic, sp.Partition}
+	s.positions[k] = &source.SplitState{Topic: sp.Topic, Partition: sp.Partition, Next: sp.Start, Stop: sp.Stop}
+	s.order = append(s.order, k)
+	sort.Slice(s.order, func(i, j int) bool {
+		a, b := s.order[i], s.order[j]
+		if a.topic != b.topic {
+			return a.topic < b.topic
+		}
+		return a.partition < b.partition
+	})
+	if sp.FinishedAtStart() {
+		return
+	}
+	s.remaining++
+	if s.watermarks != nil {
+		s.watermarks.AddSplit(sp.Topic, sp.Partition, now)
+	}
 }
 
 func (s *Source) fetch(ctx context.Context) {
@@ -83,6 +172,25 @@ func (s *Source) fetch(ctx context.Context) {
 	}
 }
 
+// commit runs commits one at a time, in order, so that an older commit never
+// lands after a newer one.
+func (s *Source) commit(ctx context.Context) {
+	defer close(s.commitDone)
+	for req := range s.commitQueue {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := s.reader.Commit(cctx, req.offsets)
+		cancel()
+		if err != nil {
+			s.failed.Add(1)
+		}
+		select {
+		case s.commitResult <- CommitResult{CheckpointID: req.id, Err: err, Failed: s.failed.Load()}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // Splits returns the splits of the session at their start offsets.
 func (s *Source) Splits() []source.Split { return s.reader.Splits() }
 
@@ -90,18 +198,84 @@ func (s *Source) Splits() []source.Split { return s.reader.Splits() }
 // loop stops sending.
 func (s *Source) Polled() <-chan Polled { return s.polled }
 
-// Finished reports whether the splits have stops and every one was delivered
-// up to its stop: the session's input has ended.
-func (s *Source) Finished() bool { return s.stops && s.remaining == 0 }
+// Commits delivers the outcome of offset commits; nil when committing is off.
+func (s *Source) Commits() <-chan CommitResult { return s.commitResult }
 
-// Delivered records that the batch's records reached the client.
-func (s *Source) Delivered(b source.Batch) {
-	s.remaining -= len(b.Finished)
+// AutoCommits ticks when delivered offsets are due for an auto-commit; nil
+// when auto-commit is off.
+func (s *Source) AutoCommits() <-chan time.Time {
+	if s.autoCommit == nil {
+		return nil
+	}
+	return s.autoCommit.C
+}
+
+// IdleTicks ticks when idleness must be checked; nil without idle timeout.
+func (s *Source) IdleTicks() <-chan time.Time {
+	if s.ticker == nil {
+		return nil
+	}
+	return s.ticker.C
+}
+
+// CommitsEnabled reports whether completed checkpoints commit offsets.
+func (s *Source) CommitsEnabled() bool { return s.commitOn }
+
+// Finished reports whether the splits have stops and every one was delivered
+// up to its stop, and no discovery may add more: the input has ended.
+func (s *Source) Finished() bool { return s.stops && s.remaining == 0 && s.reader.Finished() }
+
+// Delivered records that the batch's records reached the client, and
+// returns what the watermark generator has to say about them.
+func (s *Source) Delivered(b source.Batch) WatermarkEvent {
+	now := time.Now()
+	for _, sp := range b.Added {
+		s.addSplit(sp, now)
+	}
 	for _, p := range b.Positions {
 		if st := s.positions[splitKey{p.Topic, p.Partition}]; st != nil {
 			st.Next = p.Next
 		}
 	}
+	for _, f := range b.Finished {
+		if !f.FinishedAtStart() {
+			s.remaining--
+		}
+	}
+	if s.watermarks == nil {
+		return WatermarkEvent{}
+	}
+	for _, r := range b.Records {
+		s.watermarks.OnRecord(r.Topic, r.Partition, r.Timestamp.UnixMilli(), now)
+	}
+	for _, f := range b.Finished {
+		s.watermarks.RemoveSplit(f.Topic, f.Partition)
+	}
+	return s.Watermark(now)
+}
+
+// Watermark advances the watermark generator to now.
+func (s *Source) Watermark(now time.Time) WatermarkEvent {
+	var ev WatermarkEvent
+	if s.watermarks == nil {
+		return ev
+	}
+	wm, advanced, idle, idleChanged := s.watermarks.Advance(now)
+	if advanced {
+		ev.Watermark = &wm
+	}
+	if idleChanged {
+		ev.Idle = &idle
+	}
+	return ev
+}
+
+func (s *Source) state() []source.SplitState {
+	out := make([]source.SplitState, 0, len(s.order))
+	for _, k := range s.order {
+		out = append(out, *s.positions[k])
+	}
+	return out
 }
 
 // Checkpoint takes checkpoint id and returns the state of every split: what
@@ -110,26 +284,89 @@ func (s *Source) Checkpoint(id int64) ([]source.SplitState, error) {
 	if err := s.checkpoints.Begin(id); err != nil {
 		return nil, err
 	}
-	out := make([]source.SplitState, 0, len(s.order))
-	for _, k := range s.order {
-		out = append(out, *s.positions[k])
+	st := s.state()
+	if s.commitOn {
+		s.pending[id] = st
 	}
-	return out, nil
+	return st, nil
 }
 
-// CheckpointComplete notes that checkpoint id is durable. It returns an
-// *OrderError for a checkpoint that was never taken.
-func (s *Source) CheckpointComplete(id int64) error {
+// CheckpointComplete notes that checkpoint id is durable and, when committing
+// is on, queues the commit of its offsets (older pending checkpoints are
+// superseded, as in Flink). It returns an *OrderError for a checkpoint that
+// was never taken or was already completed or superseded.
+func (s *Source) CheckpointComplete(ctx context.Context, id int64) error {
 	if !s.checkpoints.Taken(id) {
 		return &OrderError{Message: "checkpoint_complete", Rule: fmt.Sprintf("checkpoint %d was never taken in this session", id)}
 	}
-	return nil
+	if !s.commitOn {
+		return nil
+	}
+	offsets, ok := s.pending[id]
+	if !ok {
+		return &OrderError{Message: "checkpoint_complete", Rule: fmt.Sprintf("checkpoint %d was already completed or superseded by a later one", id)}
+	}
+	for pid := range s.pending {
+		if pid <= id {
+			delete(s.pending, pid)
+		}
+	}
+	select {
+	case s.commitQueue <- commitRequest{id: id, offsets: offsets}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
-// Close stops the fetch loop, closes the reader and releases the session.
+// AutoCommit queues a commit of the delivered offsets if they moved since
+// the last one.
+func (s *Source) AutoCommit(ctx context.Context) {
+	st := s.state()
+	if equalStates(st, s.lastAuto) {
+		return
+	}
+	s.lastAuto = st
+	select {
+	case s.commitQueue <- commitRequest{offsets: st}:
+	case <-ctx.Done():
+	}
+}
+
+func equalStates(a, b []source.SplitState) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Close stops the fetch loop and the committer, closes the reader and
+// releases the session.
 func (s *Source) Close() {
+	if s.commitQueue != nil {
+		close(s.commitQueue)
+		// Let a commit in flight finish (bounded by its timeout) so that a
+		// completed checkpoint's offsets are not dropped at close.
+		go func() {
+			for range s.commitResult {
+			}
+		}()
+		<-s.commitDone
+		close(s.commitResult)
+	}
 	s.cancel()
 	<-s.done
+	if s.autoCommit != nil {
+		s.autoCommit.Stop()
+	}
+	if s.ticker != nil {
+		s.ticker.Stop()
+	}
 	s.reader.Close()
 	s.release()
 }

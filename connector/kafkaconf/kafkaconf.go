@@ -52,6 +52,24 @@ type Settings struct {
 	ClientIDPrefix string
 	// ReadCommitted is true with isolation.level=read_committed.
 	ReadCommitted bool
+	// GroupID is group.id, an alternative to the spec's group id.
+	GroupID string
+	// CommitOffsetsOnCheckpoint is commit.offsets.on.checkpoint (default
+	// true): a completed checkpoint commits its offsets to the group.
+	CommitOffsetsOnCheckpoint bool
+	// AutoCommitInterval is auto.commit.interval.ms when
+	// enable.auto.commit=true, else 0 (the default, as Flink sets it).
+	AutoCommitInterval time.Duration
+	// DiscoveryInterval is partition.discovery.interval.ms; negative (the
+	// default) means off.
+	DiscoveryInterval time.Duration
+	// PrefetchMaxBytes is prefetch.max.bytes (default 64 MiB): the bytes of
+	// records a source session fetches ahead of its client.
+	PrefetchMaxBytes int
+	// FetchMaxBytesSet is true when fetch.max.bytes was given.
+	FetchMaxBytesSet   bool
+	autoCommit         bool
+	autoCommitInterval time.Duration
 	// Ignored lists keys accepted but without effect, as in Flink.
 	Ignored []string
 }
@@ -89,8 +107,56 @@ var table = []Property{
 		})},
 	{Name: "metadata.max.age.ms", Roles: Consumer | Producer, Default: "300000", Option: "kgo.MetadataMaxAge",
 		apply: durationMs(1, kgo.MetadataMaxAge)},
-	{Name: "fetch.max.bytes", Roles: Consumer, Default: "52428800", Option: "kgo.FetchMaxBytes",
-		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.FetchMaxBytes(n) })},
+	{Name: "fetch.max.bytes", Roles: Consumer, Default: "a quarter of prefetch.max.bytes", Option: "kgo.FetchMaxBytes",
+		apply: func(v string, s *Settings) error {
+			s.FetchMaxBytesSet = true
+			return int32Opt(1, func(n int32) kgo.Opt { return kgo.FetchMaxBytes(n) })(v, s)
+		}},
+	{Name: "group.id", Roles: Consumer, Default: "(the spec's group_id)", Option: "the group offsets are committed to",
+		apply: func(v string, s *Settings) error { s.GroupID = v; return nil }},
+	{Name: "commit.offsets.on.checkpoint", Roles: Consumer, Default: "true", Option: "ferry: commit a checkpoint's offsets when it completes (Flink's option)",
+		apply: func(v string, s *Settings) error {
+			b, err := parseBool(v)
+			s.CommitOffsetsOnCheckpoint = b
+			return err
+		}},
+	{Name: "enable.auto.commit", Roles: Consumer, Default: "false", Option: "ferry: commit the offsets of emitted records every auto.commit.interval.ms",
+		apply: func(v string, s *Settings) error {
+			b, err := parseBool(v)
+			s.autoCommit = b
+			return err
+		}},
+	{Name: "auto.commit.interval.ms", Roles: Consumer, Default: "5000", Option: "ferry: the period of enable.auto.commit",
+		apply: func(v string, s *Settings) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				return fmt.Errorf("must be an integer number of milliseconds >= 1, not %q", v)
+			}
+			s.autoCommitInterval = time.Duration(n) * time.Millisecond
+			return nil
+		}},
+	{Name: "partition.discovery.interval.ms", Roles: Consumer, Default: "-1 (off)", Option: "ferry: how often new partitions and topics are looked for; off in bounded mode",
+		apply: func(v string, s *Settings) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("must be an integer number of milliseconds, not %q", v)
+			}
+			if n == 0 {
+				n = 1 // 0 asks for discovery as often as possible
+			}
+			s.DiscoveryInterval = time.Duration(n) * time.Millisecond
+			return nil
+		}},
+	{Name: "prefetch.max.bytes", Roles: Consumer, Default: "67108864", Option: "ferry: bytes fetched ahead of a slow client; fetching pauses beyond it",
+		apply: func(v string, s *Settings) error {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 1<<16 {
+				return fmt.Errorf("must be an integer number of bytes >= 65536, not %q", v)
+			}
+			s.PrefetchMaxBytes = int(n)
+			return nil
+		}},
+	{Name: "register.consumer.metrics", Roles: Consumer, Default: "(ignored)", Option: "none: ferry has no per-consumer metrics yet", Ignored: true, apply: ignore},
 	{Name: "max.partition.fetch.bytes", Roles: Consumer, Default: "1048576", Option: "kgo.FetchMaxPartitionBytes",
 		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.FetchMaxPartitionBytes(n) })},
 	{Name: "fetch.min.bytes", Roles: Consumer, Default: "1", Option: "kgo.FetchMinBytes",
@@ -185,7 +251,13 @@ var table = []Property{
 // resulting settings. An unknown key, a key of the other role or a bad value
 // is an *connector.InvalidError naming "properties[key]".
 func Parse(role Role, props map[string]string) (*Settings, error) {
-	s := &Settings{ClientIDPrefix: "ferry"}
+	s := &Settings{
+		ClientIDPrefix:            "ferry",
+		CommitOffsetsOnCheckpoint: true,
+		DiscoveryInterval:         -1,
+		PrefetchMaxBytes:          64 << 20,
+		autoCommitInterval:        5 * time.Second,
+	}
 	keys := make([]string, 0, len(props))
 	for k := range props {
 		keys = append(keys, k)
@@ -210,6 +282,9 @@ func Parse(role Role, props map[string]string) (*Settings, error) {
 		if p.Ignored {
 			s.Ignored = append(s.Ignored, k)
 		}
+	}
+	if s.autoCommit {
+		s.AutoCommitInterval = s.autoCommitInterval
 	}
 	return s, nil
 }

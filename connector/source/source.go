@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -90,6 +91,8 @@ type Config struct {
 	Start Offsets
 	// Stop offsets, or nil for none.
 	Stop *Offsets
+	// Bounded turns partition discovery off, as in Flink.
+	Bounded bool
 	// Restore, when not empty, is the union of the split states of all
 	// readers at one checkpoint: this reader resumes the splits it owns
 	// exactly at their next offsets, with their stopping offsets; owned
@@ -145,6 +148,8 @@ type Batch struct {
 	Positions []Position
 	// Finished are the splits that reached their stop with this batch.
 	Finished []Split
+	// Added are splits found by partition discovery, from earliest.
+	Added []Split
 }
 
 type tp struct {
@@ -165,6 +170,9 @@ type Reader struct {
 	index         int
 	parallelism   int
 	stop          *Offsets // stopping offsets of new splits, or nil
+	sub           Config   // the subscription, for discovery
+	discovery     time.Duration
+	nextDiscovery time.Time
 	splits        map[tp]*split
 	order         []tp
 	open          int  // splits not finished
@@ -188,9 +196,15 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	if cfg.ClientID != "" {
 		opts = append(opts, kgo.ClientID(cfg.ClientID))
 	}
-	if cfg.Settings != nil {
-		opts = append(opts, cfg.Settings.Opts...)
+	if cfg.Settings == nil {
+		cfg.Settings, _ = kafkaconf.Parse(kafkaconf.Consumer, nil)
 	}
+	if !cfg.Settings.FetchMaxBytesSet {
+		// A quarter of the prefetch budget per fetch: one fetch buffered in
+		// franz-go, one batch queued and one being sent stay within it.
+		opts = append(opts, kgo.FetchMaxBytes(int32(cfg.Settings.PrefetchMaxBytes/4)))
+	}
+	opts = append(opts, cfg.Settings.Opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, connector.Invalid("properties", "%v", err)
@@ -199,9 +213,12 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 		cl: cl, adm: kadm.NewClient(cl), index: cfg.ReaderIndex, parallelism: cfg.Parallelism, stop: cfg.Stop,
 		splits: make(map[tp]*split), maxPoll: cfg.MaxPollRecords, group: cfg.GroupID,
 	}
-	if cfg.Settings != nil {
-		r.readCommitted = cfg.Settings.ReadCommitted
+	r.readCommitted = cfg.Settings.ReadCommitted
+	r.discovery = -1
+	if !cfg.Bounded {
+		r.discovery = cfg.Settings.DiscoveryInterval
 	}
+	r.sub = cfg
 	if r.maxPoll <= 0 {
 		r.maxPoll = 10000
 	}
@@ -497,34 +514,100 @@ func (r *Reader) Splits() []Split {
 
 // Finished reports whether every split has a stop and reached it. A reader
 // that owns no split and has stopping offsets is finished at once.
-func (r *Reader) Finished() bool { return r.hasStop && r.open == 0 }
+func (r *Reader) Finished() bool { return r.hasStop && r.open == 0 && r.discovery < 0 }
 
-// Poll blocks until records arrive or splits finish, and returns them. It
-// returns ctx.Err() when ctx ends, and an *connector.UnavailableError or the
-// Kafka error when fetching fails.
+// Poll blocks until records arrive, splits finish or discovery adds splits,
+// and returns them. It returns ctx.Err() when ctx ends, and an
+// *connector.UnavailableError or the Kafka error when fetching fails.
 func (r *Reader) Poll(ctx context.Context) (Batch, error) {
 	for {
-		fetches := r.cl.PollRecords(ctx, r.maxPoll)
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		if r.discovery >= 0 {
+			if r.nextDiscovery.IsZero() {
+				r.nextDiscovery = time.Now().Add(r.discovery)
+			}
+			pollCtx, cancel = context.WithDeadline(ctx, r.nextDiscovery)
+		}
+		fetches := r.cl.PollRecords(pollCtx, r.maxPoll)
+		cancel()
 		if err := ctx.Err(); err != nil {
 			return Batch{}, err
 		}
-		for _, fe := range fetches.Errors() {
-			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
-				return Batch{}, fe.Err
-			}
-			if errors.Is(fe.Err, kgo.ErrClientClosed) {
-				return Batch{}, fe.Err
-			}
-			return Batch{}, unavailable(fmt.Sprintf("fetching %s/%d", fe.Topic, fe.Partition), fe.Err)
-		}
 		var b Batch
+		for _, fe := range fetches.Errors() {
+			switch {
+			case errors.Is(fe.Err, context.DeadlineExceeded) && pollCtx.Err() != nil:
+				// Time to look for new partitions.
+			case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded), errors.Is(fe.Err, kgo.ErrClientClosed):
+				return Batch{}, fe.Err
+			default:
+				return Batch{}, unavailable(fmt.Sprintf("fetching %s/%d", fe.Topic, fe.Partition), fe.Err)
+			}
+		}
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			r.take(&b, p.Topic, p.Partition, p.Records)
 		})
-		if len(b.Records) > 0 || len(b.Positions) > 0 || len(b.Finished) > 0 {
+		if r.discovery >= 0 && !time.Now().Before(r.nextDiscovery) {
+			r.nextDiscovery = time.Now().Add(r.discovery)
+			added, err := r.discover(ctx)
+			if err != nil {
+				return Batch{}, err
+			}
+			b.Added = added
+			for _, sp := range added {
+				if sp.FinishedAtStart() {
+					b.Finished = append(b.Finished, sp)
+				}
+			}
+		}
+		if len(b.Records) > 0 || len(b.Positions) > 0 || len(b.Finished) > 0 || len(b.Added) > 0 {
 			return b, nil
 		}
 	}
+}
+
+// discover looks for partitions of the subscription this reader owns and
+// does not read yet, and starts reading them from earliest (with the
+// stopping offsets of the session, if any).
+func (r *Reader) discover(ctx context.Context) ([]Split, error) {
+	ps, err := subscribe(ctx, r.adm, r.sub)
+	if err != nil {
+		var nf *connector.NotFoundError
+		if errors.As(err, &nf) {
+			return nil, nil // a listed topic is gone; keep reading the rest
+		}
+		return nil, err
+	}
+	added, err := r.addSplits(ctx, ps, Offsets{Kind: Earliest}, nil)
+	if err != nil || len(added) == 0 {
+		return nil, err
+	}
+	consume := make(map[string]map[int32]kgo.Offset)
+	for _, sp := range added {
+		if sp.FinishedAtStart() {
+			continue
+		}
+		if consume[sp.Topic] == nil {
+			consume[sp.Topic] = make(map[int32]kgo.Offset)
+		}
+		consume[sp.Topic][sp.Partition] = kgo.NewOffset().At(sp.Start)
+	}
+	r.cl.AddConsumePartitions(consume)
+	return added, nil
+}
+
+// Commit commits offsets (the next offset of each split) to the reader's
+// group. It is safe to call while another goroutine polls.
+func (r *Reader) Commit(ctx context.Context, offsets []SplitState) error {
+	os := make(kadm.Offsets)
+	for _, o := range offsets {
+		os.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: o.Next, LeaderEpoch: -1})
+	}
+	resp, err := r.adm.CommitOffsets(ctx, r.group, os)
+	if err != nil {
+		return unavailable("committing offsets", err)
+	}
+	return resp.Error()
 }
 
 // take appends the records of one partition that lie in [next, stop) and

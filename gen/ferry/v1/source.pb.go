@@ -1145,8 +1145,11 @@ func (x *Barrier) GetState() *SourceState {
 type OffsetsCommitted struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	CheckpointId int64                  `protobuf:"varint,1,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
-	// Empty on success. A failed commit is reported, never fatal.
-	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// Empty on success. A failed commit is reported, never fatal; a later
+	// successful commit supersedes it.
+	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// The commits of this session that failed so far.
+	FailedCommits int64 `protobuf:"varint,3,opt,name=failed_commits,json=failedCommits,proto3" json:"failed_commits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1193,6 +1196,13 @@ func (x *OffsetsCommitted) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *OffsetsCommitted) GetFailedCommits() int64 {
+	if x != nil {
+		return x.FailedCommits
+	}
+	return 0
 }
 
 // Watermark is the reader's combined watermark, sent when it advances.
@@ -1879,10 +1889,11 @@ const file_ferry_v1_source_proto_rawDesc = "" +
 	"\arecords\x18\x01 \x03(\v2\x10.ferry.v1.RecordR\arecords\"[\n" +
 	"\aBarrier\x12#\n" +
 	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\x12+\n" +
-	"\x05state\x18\x02 \x01(\v2\x15.ferry.v1.SourceStateR\x05state\"M\n" +
+	"\x05state\x18\x02 \x01(\v2\x15.ferry.v1.SourceStateR\x05state\"t\n" +
 	"\x10OffsetsCommitted\x12#\n" +
 	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\".\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12%\n" +
+	"\x0efailed_commits\x18\x03 \x01(\x03R\rfailedCommits\".\n" +
 	"\tWatermark\x12!\n" +
 	"\ftimestamp_ms\x18\x01 \x01(\x03R\vtimestampMs\"\x06\n" +
 	"\x04Idle\";\n" +

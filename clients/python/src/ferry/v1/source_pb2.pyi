@@ -201,12 +201,14 @@ class Barrier(_message.Message):
     def __init__(self, checkpoint_id: _Optional[int] = ..., state: _Optional[_Union[SourceState, _Mapping]] = ...) -> None: ...
 
 class OffsetsCommitted(_message.Message):
-    __slots__ = ("checkpoint_id", "error")
+    __slots__ = ("checkpoint_id", "error", "failed_commits")
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    FAILED_COMMITS_FIELD_NUMBER: _ClassVar[int]
     checkpoint_id: int
     error: str
-    def __init__(self, checkpoint_id: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+    failed_commits: int
+    def __init__(self, checkpoint_id: _Optional[int] = ..., error: _Optional[str] = ..., failed_commits: _Optional[int] = ...) -> None: ...
 
 class Watermark(_message.Message):
     __slots__ = ("timestamp_ms",)
