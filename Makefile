@@ -16,6 +16,7 @@ GRPCURL_VERSION := v1.9.3
 PROTOS    := $(sort $(wildcard proto/ferry/v1/*.proto))
 ARGS      ?=
 KAFKA     ?=
+BENCH_ARGS ?=
 
 .PHONY: help
 help: ## list the targets
@@ -73,6 +74,10 @@ breaking: $(BUF) ## buf breaking against main
 .PHONY: test
 test: tools build ## start a real Kafka broker, run the Go, Python and Java tests, stop the broker
 	test/kafka/with-kafka.sh test/run-tests.sh
+
+.PHONY: bench
+bench: build ## read throughput on a real broker: direct franz-go vs ferry (1 and 3 readers), barrier latency, ferry RSS; BENCH_ARGS="-n 50000" for a quick run
+	test/kafka/with-kafka.sh $(GO) run ./test/bench -repeat 3 $(BENCH_ARGS)
 
 .PHONY: test-unit
 test-unit: ## the Go unit tests that need no broker

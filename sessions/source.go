@@ -66,6 +66,7 @@ type Source struct {
 	CommitReason string
 
 	reader      *source.Reader
+	initial     []source.Split
 	polled      chan Polled
 	cancel      context.CancelFunc
 	done        chan struct{}
@@ -130,7 +131,8 @@ func OpenSource(ctx context.Context, reg *Registry, cfg source.Config, opts Sour
 		}
 	}
 	now := time.Now()
-	for _, sp := range r.Splits() {
+	s.initial = r.Splits() // before the fetch loop owns the reader
+	for _, sp := range s.initial {
 		s.addSplit(sp, now)
 	}
 	go s.fetch(loopCtx)
@@ -191,8 +193,9 @@ func (s *Source) commit(ctx context.Context) {
 	}
 }
 
-// Splits returns the splits of the session at their start offsets.
-func (s *Source) Splits() []source.Split { return s.reader.Splits() }
+// Splits returns the splits the session opened with, at their start
+// offsets. (Splits found later arrive in batches, as Batch.Added.)
+func (s *Source) Splits() []source.Split { return s.initial }
 
 // Polled delivers fetched batches. It is never closed; after an error the
 // loop stops sending.

@@ -204,6 +204,11 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 		// franz-go, one batch queued and one being sent stay within it.
 		opts = append(opts, kgo.FetchMaxBytes(int32(cfg.Settings.PrefetchMaxBytes/4)))
 	}
+	if cfg.Settings.DiscoveryInterval >= 0 && !cfg.Bounded {
+		// Discovered partitions need fresh metadata at once; franz-go's
+		// default minimum age (5 s) would delay them.
+		opts = append(opts, kgo.MetadataMinAge(100*time.Millisecond))
+	}
 	opts = append(opts, cfg.Settings.Opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

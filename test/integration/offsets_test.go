@@ -13,7 +13,9 @@ import (
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
 )
 
-const baseTs = 1_700_000_000_000
+// baseTs is an hour ago, to the second: recent enough that retention never
+// deletes the test's records.
+var baseTs = time.Now().Add(-time.Hour).Truncate(time.Second).UnixMilli()
 
 // produceNumbered writes n records to each of the topic's partitions with a
 // direct franz-go client: value "p/i", timestamp baseTs + i seconds.

@@ -1,0 +1,1032 @@
+// Command bench measures ferry's source read path against a direct franz-go
+// consumer on the same real Kafka broker, in one run:
+//
+//  1. creates a topic and fills it with -n records of -value-size bytes
+//     (direct franz-go producer);
+//  2. reads it whole with a direct franz-go consumer (warm-up, then measured);
+//  3. starts -ferry serve as a child process and reads the topic whole
+//     through SourceService.Read (bounded) with one reader, then with three
+//     readers in parallel (each its own connection and stream);
+//  4. during the one-reader read, sends a checkpoint every -barrier-interval
+//     and measures the time until its barrier comes back (in band, behind
+//     every record sent before it);
+//  5. reports ferry's peak and current RSS (VmHWM, VmRSS) and CPU time.
+//
+// Every read is verified: each partition's offsets arrive in order without
+// gaps from the start to the end listed before reading, records and value
+// bytes add up to what was produced, and each barrier's state matches the
+// records received before it. Any mismatch or error exits non-zero.
+//
+// Run it through the Kafka harness, after building ferry:
+//
+//	go build -o bin/ferry ./cmd/ferry
+//	test/kafka/with-kafka.sh go run ./test/bench [-n 1000000] [-value-size 1024] [-repeat 3] [-json FILE]
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
+)
+
+type config struct {
+	kafka           string
+	n               int
+	valueSize       int
+	partitions      int
+	ferryBin        string
+	repeat          int
+	pick            string
+	readers         int
+	barrierInterval time.Duration
+	jsonFile        string
+	timeout         time.Duration
+	maxRecvMsg      int
+	perfDir         string
+	compression     string
+	ferryEnv        string
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.kafka, "kafka", os.Getenv("FERRY_TEST_KAFKA"), "bootstrap address of the broker (default $FERRY_TEST_KAFKA)")
+	flag.IntVar(&cfg.n, "n", 1_000_000, "records to produce and read")
+	flag.IntVar(&cfg.valueSize, "value-size", 1024, "bytes per record value")
+	flag.IntVar(&cfg.partitions, "partitions", 6, "partitions of the topic")
+	flag.StringVar(&cfg.ferryBin, "ferry", "bin/ferry", "ferry binary to start (build it first: go build -o bin/ferry ./cmd/ferry)")
+	flag.IntVar(&cfg.repeat, "repeat", 1, "measure each read this many times (direct, ferry-1, ferry-N interleaved)")
+	flag.StringVar(&cfg.pick, "pick", "median", "which of the repeated runs to report: median or best")
+	flag.IntVar(&cfg.readers, "readers", 3, "parallel ferry readers in the parallel read")
+	flag.DurationVar(&cfg.barrierInterval, "barrier-interval", 50*time.Millisecond, "checkpoint interval during the one-reader ferry read")
+	flag.StringVar(&cfg.jsonFile, "json", "", "also write the report as JSON to this file")
+	flag.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "give up after this long")
+	flag.IntVar(&cfg.maxRecvMsg, "max-recv-msg", 64<<20, "gRPC client max receive message size")
+	flag.StringVar(&cfg.perfDir, "perf-dir", "", "profile ferry with `perf record -g -p PID` during each ferry read of the first repetition, into DIR/ferry-N.perf.data (slows ferry down; for diagnosis, not for numbers)")
+	flag.StringVar(&cfg.compression, "compression", "none", "producer batch compression: none, snappy, lz4, zstd or gzip (values are random, so compression only adds decoding work)")
+	flag.StringVar(&cfg.ferryEnv, "ferry-env", "", "extra environment for ferry, KEY=VALUE[,KEY=VALUE...] (e.g. GODEBUG=gctrace=1 or GOGC=200)")
+	flag.Parse()
+	if err := validate(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: FAILED:", err)
+		os.Exit(1)
+	}
+}
+
+func validate(cfg config) error {
+	switch {
+	case cfg.kafka == "":
+		return errors.New("no broker: set -kafka or run through test/kafka/with-kafka.sh (FERRY_TEST_KAFKA)")
+	case cfg.n < 1, cfg.valueSize < 1, cfg.partitions < 1, cfg.repeat < 1, cfg.readers < 1:
+		return errors.New("-n, -value-size, -partitions, -repeat and -readers must be >= 1")
+	case cfg.pick != "median" && cfg.pick != "best":
+		return errors.New("-pick must be median or best")
+	case codec(cfg.compression) == nil:
+		return errors.New("-compression must be none, snappy, lz4, zstd or gzip")
+	case cfg.barrierInterval <= 0:
+		return errors.New("-barrier-interval must be > 0")
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// Results
+
+// Run is one measured read.
+type Run struct {
+	Name    string  `json:"name"`
+	Records int64   `json:"records"`
+	Bytes   int64   `json:"value_bytes"`
+	Seconds float64 `json:"seconds"`
+	RecPerS float64 `json:"records_per_second"`
+	MiBPerS float64 `json:"mib_per_second"`
+	// CPU seconds spent during the run by ferry (child) and by this process
+	// (the client side: franz-go consumer or gRPC client).
+	FerryCPU  float64 `json:"ferry_cpu_seconds,omitempty"`
+	ClientCPU float64 `json:"client_cpu_seconds"`
+	// FerryHWM is ferry's VmHWM after the run: the phase that raised it
+	// set the peak.
+	FerryHWM int64 `json:"ferry_vmhwm_bytes_after,omitempty"`
+}
+
+func newRun(name string, records, bytes int64, d time.Duration) Run {
+	s := d.Seconds()
+	return Run{Name: name, Records: records, Bytes: bytes, Seconds: s,
+		RecPerS: float64(records) / s, MiBPerS: float64(bytes) / s / (1 << 20)}
+}
+
+// Barriers summarises checkpoint-to-barrier round trips.
+type Barriers struct {
+	N          int     `json:"n"`
+	Unanswered int     `json:"unanswered"`
+	P50Ms      float64 `json:"p50_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+	MaxMs      float64 `json:"max_ms"`
+	MeanMs     float64 `json:"mean_ms"`
+}
+
+// Report is what the benchmark prints and writes as JSON.
+type Report struct {
+	Kafka        string           `json:"kafka"`
+	Topic        string           `json:"topic"`
+	Records      int              `json:"records"`
+	ValueSize    int              `json:"value_size"`
+	Partitions   int              `json:"partitions"`
+	Compression  string           `json:"compression"`
+	Readers      int              `json:"parallel_readers"`
+	Repeat       int              `json:"repeat"`
+	Pick         string           `json:"pick"`
+	Produce      Run              `json:"produce"`
+	Direct       Run              `json:"direct"`
+	Ferry1       Run              `json:"ferry_1_reader"`
+	FerryN       Run              `json:"ferry_n_readers"`
+	Ratio1       float64          `json:"ratio_1_reader"`
+	RatioN       float64          `json:"ratio_n_readers"`
+	Barrier      Barriers         `json:"barrier_round_trip"`
+	FerryPeakRSS int64            `json:"ferry_peak_rss_bytes"`
+	FerryRSS     int64            `json:"ferry_rss_bytes"`
+	Runs         map[string][]Run `json:"runs"`
+}
+
+// ---------------------------------------------------------------------------
+
+func run(cfg config) error {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, cfg.timeout)
+	defer cancelTimeout()
+
+	rep := &Report{Kafka: cfg.kafka, Records: cfg.n, ValueSize: cfg.valueSize, Partitions: cfg.partitions, Compression: cfg.compression,
+		Readers: cfg.readers, Repeat: cfg.repeat, Pick: cfg.pick, Runs: map[string][]Run{}}
+	rep.Topic = fmt.Sprintf("ferry-bench-%d", time.Now().UnixNano())
+
+	// 1. Topic and data.
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(cfg.kafka))
+	if err != nil {
+		return err
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	resp, err := adm.CreateTopic(ctx, int32(cfg.partitions), 1, nil, rep.Topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("creating topic %s: %w", rep.Topic, err)
+	}
+	logf("topic %s: %d partitions; producing %s records of %d B", rep.Topic, cfg.partitions, commas(int64(cfg.n)), cfg.valueSize)
+	if rep.Produce, err = produce(ctx, cfg, rep.Topic); err != nil {
+		return err
+	}
+	logf("produced in %.2f s (%s rec/s, %.0f MiB/s)", rep.Produce.Seconds, commas(int64(rep.Produce.RecPerS)), rep.Produce.MiBPerS)
+
+	ends, err := endOffsets(ctx, adm, rep.Topic, cfg.partitions)
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, e := range ends {
+		total += e
+	}
+	if total != int64(cfg.n) {
+		return fmt.Errorf("topic holds %d records after producing %d", total, cfg.n)
+	}
+	want := expect{records: int64(cfg.n), bytes: int64(cfg.n) * int64(cfg.valueSize), ends: ends}
+
+	// 2. Warm-up read (broker page cache, client code paths); not reported.
+	if _, err := readDirect(ctx, cfg, rep.Topic, want); err != nil {
+		return fmt.Errorf("warm-up direct read: %w", err)
+	}
+
+	// 3. ferry.
+	fp, err := startFerry(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer fp.stop()
+	logf("ferry (pid %d) serving on %s", fp.cmd.Process.Pid, fp.addr)
+
+	var rtts []time.Duration
+	unanswered := 0
+	for i := 0; i < cfg.repeat; i++ {
+		d, err := measure(fp, func() (Run, error) { return readDirect(ctx, cfg, rep.Topic, want) })
+		if err != nil {
+			return fmt.Errorf("direct read: %w", err)
+		}
+		rep.Runs["direct"] = append(rep.Runs["direct"], d)
+		logf("run %d: direct   %.2f s", i+1, d.Seconds)
+
+		var bs barrierStats
+		f1, err := measure(fp, func() (Run, error) {
+			defer profile(cfg, i, fp, "ferry-1")()
+			r, b, err := readFerry(ctx, cfg, fp.addr, rep.Topic, 1, want, cfg.barrierInterval)
+			bs = b
+			return r, err
+		})
+		if err != nil {
+			return fmt.Errorf("ferry read, 1 reader: %w", err)
+		}
+		rtts = append(rtts, bs.rtts...)
+		unanswered += bs.unanswered
+		rep.Runs["ferry_1"] = append(rep.Runs["ferry_1"], f1)
+		logf("run %d: ferry-1  %.2f s (%d barriers, %d watermark/idle/committed messages)", i+1, f1.Seconds, len(bs.rtts), bs.other)
+
+		fn, err := measure(fp, func() (Run, error) {
+			defer profile(cfg, i, fp, fmt.Sprintf("ferry-%d", cfg.readers))()
+			r, _, err := readFerry(ctx, cfg, fp.addr, rep.Topic, cfg.readers, want, 0)
+			return r, err
+		})
+		if err != nil {
+			return fmt.Errorf("ferry read, %d readers: %w", cfg.readers, err)
+		}
+		rep.Runs["ferry_n"] = append(rep.Runs["ferry_n"], fn)
+		logf("run %d: ferry-%d  %.2f s", i+1, cfg.readers, fn.Seconds)
+	}
+	rep.Direct = pick(rep.Runs["direct"], cfg.pick)
+	rep.Ferry1 = pick(rep.Runs["ferry_1"], cfg.pick)
+	rep.FerryN = pick(rep.Runs["ferry_n"], cfg.pick)
+	rep.Ratio1 = rep.Ferry1.RecPerS / rep.Direct.RecPerS
+	rep.RatioN = rep.FerryN.RecPerS / rep.Direct.RecPerS
+	rep.Barrier = summarise(rtts, unanswered)
+
+	// 5. Memory.
+	st, err := procStatus(fp.cmd.Process.Pid)
+	if err != nil {
+		return fmt.Errorf("reading ferry's /proc status: %w", err)
+	}
+	rep.FerryPeakRSS, rep.FerryRSS = st["VmHWM"], st["VmRSS"]
+
+	if err := fp.stop(); err != nil {
+		printReport(os.Stdout, rep)
+		return fmt.Errorf("ferry did not stop cleanly: %w", err)
+	}
+
+	// 6. Report.
+	printReport(os.Stdout, rep)
+	if cfg.jsonFile != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(cfg.jsonFile, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if rep.Barrier.N == 0 {
+		return errors.New("no barrier came back during the one-reader ferry read")
+	}
+	return nil
+}
+
+// measure runs f and adds the CPU time ferry and this process spent.
+func measure(fp *ferryProc, f func() (Run, error)) (Run, error) {
+	fc0, _ := procCPU(fp.cmd.Process.Pid)
+	cc0 := selfCPU()
+	r, err := f()
+	fc1, _ := procCPU(fp.cmd.Process.Pid)
+	r.FerryCPU = fc1 - fc0
+	r.ClientCPU = selfCPU() - cc0
+	if st, err := procStatus(fp.cmd.Process.Pid); err == nil {
+		r.FerryHWM = st["VmHWM"]
+	}
+	return r, err
+}
+
+// profile attaches perf to ferry for one phase of the first repetition when
+// -perf-dir is set; the returned func stops it. Failures are only logged.
+func profile(cfg config, rep int, fp *ferryProc, name string) func() {
+	if cfg.perfDir == "" || rep > 0 {
+		return func() {}
+	}
+	if err := os.MkdirAll(cfg.perfDir, 0o755); err != nil {
+		logf("perf: %v", err)
+		return func() {}
+	}
+	out := filepath.Join(cfg.perfDir, name+".perf.data")
+	cmd := exec.Command("perf", "record", "-q", "-F", "999", "-g", "-p", strconv.Itoa(fp.cmd.Process.Pid), "-o", out)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		logf("perf: %v", err)
+		return func() {}
+	}
+	time.Sleep(300 * time.Millisecond) // let perf attach
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		logf("perf: wrote %s (perf report -i %s --no-children)", out, out)
+	}
+}
+
+func pick(runs []Run, how string) Run {
+	s := append([]Run(nil), runs...)
+	sort.Slice(s, func(i, j int) bool { return s[i].Seconds < s[j].Seconds })
+	if how == "best" {
+		return s[0]
+	}
+	return s[(len(s)-1)/2]
+}
+
+func summarise(rtts []time.Duration, unanswered int) Barriers {
+	b := Barriers{N: len(rtts), Unanswered: unanswered}
+	if len(rtts) == 0 {
+		return b
+	}
+	sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	q := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(rtts)))) - 1
+		return ms(rtts[max(0, min(i, len(rtts)-1))])
+	}
+	var sum time.Duration
+	for _, d := range rtts {
+		sum += d
+	}
+	b.P50Ms, b.P99Ms, b.MaxMs, b.MeanMs = q(0.50), q(0.99), ms(rtts[len(rtts)-1]), ms(sum)/float64(len(rtts))
+	return b
+}
+
+func printReport(w io.Writer, r *Report) {
+	line := func(name string, x Run, ratio float64) {
+		s := fmt.Sprintf("%-21s: %6.2f s  %9s rec/s  %6.0f MiB/s", name, x.Seconds, commas(int64(x.RecPerS)), x.MiBPerS)
+		if ratio > 0 {
+			s += fmt.Sprintf("  ratio %.2fx", ratio)
+		}
+		cpu := fmt.Sprintf("client cpu %.2f s", x.ClientCPU)
+		if x.FerryCPU > 0 {
+			cpu = fmt.Sprintf("ferry cpu %.2f s, ", x.FerryCPU) + cpu
+		}
+		if x.FerryHWM > 0 {
+			cpu += fmt.Sprintf(", ferry VmHWM %.0f MiB after", float64(x.FerryHWM)/(1<<20))
+		}
+		fmt.Fprintf(w, "%-80s (%s)\n", s, cpu)
+	}
+	runs := ""
+	if r.Repeat > 1 {
+		runs = fmt.Sprintf(" (%s of %d runs each)", r.Pick, r.Repeat)
+	}
+	fmt.Fprintf(w, "\nrecords: %s x %d B in %d partitions, compression %s (topic %s)%s\n", commas(int64(r.Records)), r.ValueSize, r.Partitions, r.Compression, r.Topic, runs)
+	fmt.Fprintf(w, "%-21s: %6.2f s  %9s rec/s  %6.0f MiB/s\n", "produce (franz-go)", r.Produce.Seconds, commas(int64(r.Produce.RecPerS)), r.Produce.MiBPerS)
+	line("direct franz-go", r.Direct, 0)
+	line("ferry, 1 reader", r.Ferry1, r.Ratio1)
+	line(fmt.Sprintf("ferry, %d readers", r.Readers), r.FerryN, r.RatioN)
+	fmt.Fprintf(w, "%-21s: n=%d p50=%.1f ms p99=%.1f ms max=%.1f ms mean=%.1f ms (unanswered at end of input: %d)\n",
+		"barrier round trip", r.Barrier.N, r.Barrier.P50Ms, r.Barrier.P99Ms, r.Barrier.MaxMs, r.Barrier.MeanMs, r.Barrier.Unanswered)
+	fmt.Fprintf(w, "%-21s: %.0f MiB (VmHWM); now %.0f MiB (VmRSS)\n", "ferry peak RSS", float64(r.FerryPeakRSS)/(1<<20), float64(r.FerryRSS)/(1<<20))
+}
+
+// ---------------------------------------------------------------------------
+// Producing and reading directly
+
+func codec(name string) *kgo.CompressionCodec {
+	var c kgo.CompressionCodec
+	switch name {
+	case "none":
+		c = kgo.NoCompression()
+	case "snappy":
+		c = kgo.SnappyCompression()
+	case "lz4":
+		c = kgo.Lz4Compression()
+	case "zstd":
+		c = kgo.ZstdCompression()
+	case "gzip":
+		c = kgo.GzipCompression()
+	default:
+		return nil
+	}
+	return &c
+}
+
+func produce(ctx context.Context, cfg config, topic string) (Run, error) {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.kafka),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(1_000_000), // below the broker's default message.max.bytes
+		kgo.MaxBufferedBytes(256<<20),
+		kgo.MaxBufferedRecords(1<<20),
+		kgo.ProducerBatchCompression(*codec(cfg.compression)),
+	)
+	if err != nil {
+		return Run{}, err
+	}
+	defer cl.Close()
+	value := make([]byte, cfg.valueSize) // shared read-only by every record
+	if _, err := rand.Read(value); err != nil {
+		return Run{}, err
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	cpu0, start := selfCPU(), time.Now()
+	for i := 0; i < cfg.n; i++ {
+		wg.Add(1)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: int32(i % cfg.partitions), Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	d := time.Since(start)
+	if firstErr != nil {
+		return Run{}, fmt.Errorf("producing: %w", firstErr)
+	}
+	r := newRun("produce", int64(cfg.n), int64(cfg.n)*int64(cfg.valueSize), d)
+	r.ClientCPU = selfCPU() - cpu0
+	return r, nil
+}
+
+// expect is what a whole read of the topic must deliver.
+type expect struct {
+	records, bytes int64
+	ends           []int64 // end offset per partition (the topic starts at 0)
+}
+
+func endOffsets(ctx context.Context, adm *kadm.Client, topic string, partitions int) ([]int64, error) {
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing start offsets: %w", err)
+	}
+	listed, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing end offsets: %w", err)
+	}
+	ends := make([]int64, partitions)
+	for p := range ends {
+		s, ok1 := starts.Lookup(topic, int32(p))
+		e, ok2 := listed.Lookup(topic, int32(p))
+		if !ok1 || !ok2 || s.Offset != 0 {
+			return nil, fmt.Errorf("partition %d: no offsets or start %d != 0", p, s.Offset)
+		}
+		ends[p] = e.Offset
+	}
+	return ends, nil
+}
+
+// tracker checks that every partition is read in order, without gaps, from
+// 0 to its end, and counts records and value bytes.
+type tracker struct {
+	topic    string
+	next     []int64 // next offset expected per partition; -1: not owned
+	stop     []int64
+	owned    int
+	finished int
+	records  int64
+	bytes    int64
+}
+
+func newTracker(topic string, ends []int64) *tracker {
+	t := &tracker{topic: topic, next: make([]int64, len(ends)), stop: append([]int64(nil), ends...)}
+	for p := range t.next {
+		t.next[p] = -1
+	}
+	return t
+}
+
+func (t *tracker) own(p int32, start int64) error {
+	if p < 0 || int(p) >= len(t.next) {
+		return fmt.Errorf("unknown partition %d", p)
+	}
+	if t.next[p] >= 0 {
+		return fmt.Errorf("partition %d owned twice", p)
+	}
+	if start != 0 {
+		return fmt.Errorf("partition %d starts at %d, want 0", p, start)
+	}
+	t.next[p] = start
+	t.owned++
+	if t.stop[p] == 0 {
+		t.finished++
+	}
+	return nil
+}
+
+func (t *tracker) record(topic string, p int32, off int64, value []byte, hasValue bool) error {
+	if topic != t.topic {
+		return fmt.Errorf("record of topic %q", topic)
+	}
+	if p < 0 || int(p) >= len(t.next) || t.next[p] < 0 {
+		return fmt.Errorf("record of partition %d, which this reader does not own", p)
+	}
+	if off != t.next[p] {
+		return fmt.Errorf("partition %d: offset %d, want %d", p, off, t.next[p])
+	}
+	if off >= t.stop[p] {
+		return fmt.Errorf("partition %d: offset %d at or past its end %d", p, off, t.stop[p])
+	}
+	if !hasValue {
+		return fmt.Errorf("partition %d offset %d: no value", p, off)
+	}
+	t.next[p] = off + 1
+	if t.next[p] == t.stop[p] {
+		t.finished++
+	}
+	t.records++
+	t.bytes += int64(len(value))
+	return nil
+}
+
+func (t *tracker) done() bool { return t.finished == t.owned }
+
+func readDirect(ctx context.Context, cfg config, topic string, want expect) (Run, error) {
+	start := time.Now()
+	tr := newTracker(topic, want.ends)
+	offs := map[int32]kgo.Offset{}
+	for p := range want.ends {
+		if err := tr.own(int32(p), 0); err != nil {
+			return Run{}, err
+		}
+		offs[int32(p)] = kgo.NewOffset().AtStart()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.kafka), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}))
+	if err != nil {
+		return Run{}, err
+	}
+	defer cl.Close()
+	for !tr.done() {
+		fs := cl.PollRecords(ctx, 10000)
+		if err := ctx.Err(); err != nil {
+			return Run{}, err
+		}
+		for _, fe := range fs.Errors() {
+			return Run{}, fmt.Errorf("fetching %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
+		}
+		var rerr error
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			for _, r := range p.Records {
+				if rerr == nil {
+					rerr = tr.record(r.Topic, r.Partition, r.Offset, r.Value, r.Value != nil)
+				}
+			}
+		})
+		if rerr != nil {
+			return Run{}, rerr
+		}
+	}
+	d := time.Since(start)
+	if err := check(tr, want); err != nil {
+		return Run{}, err
+	}
+	return newRun("direct", tr.records, tr.bytes, d), nil
+}
+
+func check(tr *tracker, want expect) error {
+	if tr.records != want.records || tr.bytes != want.bytes {
+		return fmt.Errorf("count mismatch: read %d records, %d value bytes; want %d, %d", tr.records, tr.bytes, want.records, want.bytes)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// Reading through ferry
+
+type barrierStats struct {
+	rtts       []time.Duration
+	unanswered int
+	other      int // watermark, idle and committed messages
+}
+
+// readFerry reads the whole topic with parallelism readers, each on its own
+// connection and stream, concurrently; the time is until the last one got
+// end_of_input. With interval > 0 (parallelism 1 only) it sends checkpoints.
+func readFerry(ctx context.Context, cfg config, addr, topic string, parallelism int, want expect, interval time.Duration) (Run, barrierStats, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	conns := make([]*grpc.ClientConn, parallelism)
+	for i := range conns {
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.maxRecvMsg)))
+		if err != nil {
+			return Run{}, barrierStats{}, err
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	type result struct {
+		tr  *tracker
+		bs  barrierStats
+		err error
+	}
+	results := make([]result, parallelism)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < parallelism; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr, bs, err := readStream(ctx, ferryv1.NewSourceServiceClient(conns[i]), topic, i, parallelism, want.ends, interval)
+			if err != nil {
+				err = fmt.Errorf("reader %d of %d: %w", i, parallelism, err)
+				cancel()
+			}
+			results[i] = result{tr, bs, err}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	var (
+		errs []error
+		bs   barrierStats
+		all  = newTracker(topic, want.ends)
+	)
+	var canceled []error // readers canceled because another one failed
+	for _, r := range results {
+		if r.err != nil {
+			if errors.Is(r.err, context.Canceled) || status.Code(r.err) == codes.Canceled {
+				canceled = append(canceled, r.err)
+			} else {
+				errs = append(errs, r.err)
+			}
+			continue
+		}
+		for p, n := range r.tr.next {
+			if n >= 0 {
+				if err := all.own(int32(p), 0); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		all.records += r.tr.records
+		all.bytes += r.tr.bytes
+		bs.rtts = append(bs.rtts, r.bs.rtts...)
+		bs.unanswered += r.bs.unanswered
+		bs.other += r.bs.other
+	}
+	if len(errs) == 0 {
+		errs = canceled
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Run{}, bs, err
+	}
+	if all.owned != len(want.ends) {
+		return Run{}, bs, fmt.Errorf("the readers owned %d of %d partitions", all.owned, len(want.ends))
+	}
+	if err := check(all, want); err != nil {
+		return Run{}, bs, err
+	}
+	return newRun(fmt.Sprintf("ferry_%d", parallelism), all.records, all.bytes, d), bs, nil
+}
+
+func readStream(ctx context.Context, client ferryv1.SourceServiceClient, topic string, index, parallelism int, ends []int64, interval time.Duration) (*tracker, barrierStats, error) {
+	var bs barrierStats
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := client.Read(ctx)
+	if err != nil {
+		return nil, bs, err
+	}
+	open := &ferryv1.OpenSource{
+		Spec: &ferryv1.SourceSpec{
+			Topics:      &ferryv1.TopicList{Topics: []string{topic}},
+			Boundedness: ferryv1.Boundedness_BOUNDEDNESS_BOUNDED,
+		},
+		ReaderIndex: int32(index),
+		Parallelism: proto.Int32(int32(parallelism)),
+	}
+	if err := stream.Send(&ferryv1.ReadRequest{Kind: &ferryv1.ReadRequest_Open{Open: open}}); err != nil {
+		return nil, bs, fmt.Errorf("sending open: %w", err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return nil, bs, fmt.Errorf("waiting for opened: %w", err)
+	}
+	opened := first.GetOpened()
+	if opened == nil {
+		return nil, bs, fmt.Errorf("first response is %T, want opened", first.GetKind())
+	}
+	tr := newTracker(topic, ends)
+	for _, sp := range opened.GetSplits() {
+		if sp.GetTopic() != topic {
+			return nil, bs, fmt.Errorf("opened: split of topic %q", sp.GetTopic())
+		}
+		if err := tr.own(sp.GetPartition(), sp.GetNextOffset()); err != nil {
+			return nil, bs, fmt.Errorf("opened: %w", err)
+		}
+		if sp.StoppingOffset == nil || sp.GetStoppingOffset() != ends[sp.GetPartition()] {
+			return nil, bs, fmt.Errorf("opened: partition %d stops at %v, want %d", sp.GetPartition(), sp.StoppingOffset, ends[sp.GetPartition()])
+		}
+	}
+	splitFinished := make([]bool, len(ends))
+
+	// Checkpoints, from their own goroutine: the only sender after open.
+	var (
+		mu      sync.Mutex
+		pending = map[int64]time.Time{}
+	)
+	stopCP, cpDone := make(chan struct{}), make(chan struct{})
+	if interval > 0 {
+		go func() {
+			defer close(cpDone)
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			for id := int64(1); ; id++ {
+				select {
+				case <-stopCP:
+					return
+				case <-t.C:
+				}
+				mu.Lock()
+				pending[id] = time.Now()
+				mu.Unlock()
+				if err := stream.Send(&ferryv1.ReadRequest{Kind: &ferryv1.ReadRequest_Checkpoint{Checkpoint: &ferryv1.Checkpoint{CheckpointId: id}}}); err != nil {
+					mu.Lock()
+					delete(pending, id)
+					mu.Unlock()
+					return // the stream ended; Recv reports why
+				}
+			}
+		}()
+	} else {
+		close(cpDone)
+	}
+	stopCheckpoints := func() {
+		select {
+		case <-stopCP:
+		default:
+			close(stopCP)
+		}
+		<-cpDone
+	}
+	defer stopCheckpoints()
+
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			if err == io.EOF {
+				err = errors.New("the stream ended OK before end_of_input")
+			}
+			return tr, bs, err
+		}
+		switch k := resp.GetKind().(type) {
+		case *ferryv1.ReadResponse_Records:
+			for _, r := range k.Records.GetRecords() {
+				if err := tr.record(r.GetTopic(), r.GetPartition(), r.GetOffset(), r.GetValue(), r.Value != nil); err != nil {
+					return tr, bs, err
+				}
+			}
+		case *ferryv1.ReadResponse_Barrier:
+			now := time.Now()
+			id := k.Barrier.GetCheckpointId()
+			mu.Lock()
+			sent, ok := pending[id]
+			delete(pending, id)
+			mu.Unlock()
+			if !ok {
+				return tr, bs, fmt.Errorf("barrier %d for a checkpoint not sent (or answered twice)", id)
+			}
+			bs.rtts = append(bs.rtts, now.Sub(sent))
+			// In band: the state is exactly what was received before it.
+			var inState int64
+			for _, st := range k.Barrier.GetState().GetSplits() {
+				p := st.GetPartition()
+				if st.GetTopic() != topic || p < 0 || int(p) >= len(tr.next) || tr.next[p] < 0 {
+					return tr, bs, fmt.Errorf("barrier %d: state of unowned split %s/%d", id, st.GetTopic(), p)
+				}
+				if st.GetNextOffset() != tr.next[p] {
+					return tr, bs, fmt.Errorf("barrier %d: partition %d at next offset %d, but the records received before it end at %d",
+						id, p, st.GetNextOffset(), tr.next[p])
+				}
+				inState += st.GetNextOffset()
+			}
+			if inState != tr.records {
+				return tr, bs, fmt.Errorf("barrier %d: state covers %d records, %d were received", id, inState, tr.records)
+			}
+		case *ferryv1.ReadResponse_SplitFinished:
+			p := k.SplitFinished.GetPartition()
+			if k.SplitFinished.GetTopic() != topic || p < 0 || int(p) >= len(tr.next) || tr.next[p] < 0 || splitFinished[p] {
+				return tr, bs, fmt.Errorf("split_finished for %s/%d: not owned or finished twice", k.SplitFinished.GetTopic(), p)
+			}
+			if tr.next[p] != ends[p] || k.SplitFinished.GetStoppingOffset() != ends[p] {
+				return tr, bs, fmt.Errorf("split_finished %d at stop %d after reading to %d, want %d", p, k.SplitFinished.GetStoppingOffset(), tr.next[p], ends[p])
+			}
+			splitFinished[p] = true
+		case *ferryv1.ReadResponse_EndOfInput:
+			if !tr.done() {
+				return tr, bs, errors.New("end_of_input before every split reached its end")
+			}
+			for p, n := range tr.next {
+				if n >= 0 && !splitFinished[p] {
+					return tr, bs, fmt.Errorf("end_of_input without split_finished for partition %d", p)
+				}
+			}
+			stopCheckpoints()
+			mu.Lock()
+			bs.unanswered = len(pending)
+			mu.Unlock()
+			_ = stream.CloseSend()
+			if _, err := stream.Recv(); err != io.EOF {
+				return tr, bs, fmt.Errorf("after end_of_input: want the stream to end OK, got %v", err)
+			}
+			return tr, bs, nil
+		case *ferryv1.ReadResponse_Watermark, *ferryv1.ReadResponse_Idle, *ferryv1.ReadResponse_Committed:
+			bs.other++ // not asked for by this spec, but allowed by the protocol
+		default:
+			return tr, bs, fmt.Errorf("unexpected response %T", k)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// The ferry child process
+
+type ferryProc struct {
+	cmd     *exec.Cmd
+	addr    string
+	dir     string
+	exited  chan struct{}
+	waitErr error
+	once    sync.Once
+	stopErr error
+}
+
+func startFerry(ctx context.Context, cfg config) (*ferryProc, error) {
+	bin, err := filepath.Abs(cfg.ferryBin)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("ferry binary: %w (build it: go build -o bin/ferry ./cmd/ferry)", err)
+	}
+	dir, err := os.MkdirTemp("", "ferry-bench-")
+	if err != nil {
+		return nil, err
+	}
+	addrFile := filepath.Join(dir, "addr")
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--kafka", cfg.kafka, "--addr-file", addrFile, "--log-level", "warn")
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	cmd.Env = os.Environ()
+	for _, kv := range strings.Split(cfg.ferryEnv, ",") {
+		if kv = strings.TrimSpace(kv); kv != "" {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("starting ferry: %w", err)
+	}
+	fp := &ferryProc{cmd: cmd, dir: dir, exited: make(chan struct{})}
+	go func() { fp.waitErr = cmd.Wait(); close(fp.exited) }()
+	deadline := time.After(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(addrFile); err == nil && strings.HasSuffix(string(b), "\n") {
+			fp.addr = strings.TrimSpace(string(b))
+			return fp, nil
+		}
+		select {
+		case <-fp.exited:
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("ferry exited before serving: %v", fp.waitErr)
+		case <-deadline:
+			fp.stop()
+			return nil, errors.New("ferry did not write its address within 30 s")
+		case <-ctx.Done():
+			fp.stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// stop sends SIGTERM and waits for ferry to exit (SIGKILL after 20 s). It
+// returns an error when ferry did not exit 0.
+func (fp *ferryProc) stop() error {
+	fp.once.Do(func() {
+		defer os.RemoveAll(fp.dir)
+		select {
+		case <-fp.exited:
+			fp.stopErr = fmt.Errorf("ferry had already exited: %v", fp.waitErr)
+			return
+		default:
+		}
+		_ = fp.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-fp.exited:
+			if fp.waitErr != nil {
+				fp.stopErr = fmt.Errorf("ferry exited after SIGTERM: %w", fp.waitErr)
+			}
+		case <-time.After(20 * time.Second):
+			_ = fp.cmd.Process.Kill()
+			<-fp.exited
+			fp.stopErr = errors.New("ferry did not exit within 20 s of SIGTERM; killed")
+		}
+	})
+	return fp.stopErr
+}
+
+// procStatus returns the kB fields of /proc/pid/status, in bytes.
+func procStatus(pid int) (map[string]int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		f := strings.Fields(v)
+		if !ok || len(f) != 2 || f[1] != "kB" {
+			continue
+		}
+		if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+			out[k] = n << 10
+		}
+	}
+	if _, ok := out["VmHWM"]; !ok {
+		return nil, errors.New("no VmHWM in /proc status")
+	}
+	return out, nil
+}
+
+// procCPU returns the user+system CPU seconds of pid (USER_HZ is 100 on Linux).
+func procCPU(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("bad /proc stat")
+	}
+	f := strings.Fields(s[i+1:])
+	// After the command: state is field 3, utime 14 and stime 15 (1-based).
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return float64(ut+st) / 100, nil
+}
+
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+// ---------------------------------------------------------------------------
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+func commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
