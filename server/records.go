@@ -10,31 +10,30 @@ import (
 
 func msToTime(ms int64) time.Time { return time.UnixMilli(ms) }
 
-// recordBatches converts records into RecordBatch messages of at most
-// maxBytes of payload each (a single larger record gets a message of its
-// own), so that messages stay below gRPC's default 4 MiB limit.
-func recordBatches(recs []*kgo.Record, maxBytes int) []*ferryv1.RecordBatch {
-	var (
-		out  []*ferryv1.RecordBatch
-		cur  = &ferryv1.RecordBatch{}
-		size int
-	)
-	for _, r := range recs {
+// chunk returns how many of recs, at least one, fit in a RecordBatch message
+// of maxBytes of payload, so that messages stay well below gRPC's default
+// 4 MiB limit (a single larger record gets a message of its own).
+func chunk(recs []*kgo.Record, maxBytes int) int {
+	size := 0
+	for i, r := range recs {
 		n := len(r.Key) + len(r.Value) + len(r.Topic) + 32
 		for _, h := range r.Headers {
 			n += len(h.Key) + len(h.Value) + 8
 		}
-		if size+n > maxBytes && len(cur.Records) > 0 {
-			out = append(out, cur)
-			cur, size = &ferryv1.RecordBatch{}, 0
+		if size+n > maxBytes && i > 0 {
+			return i
 		}
-		cur.Records = append(cur.Records, toProtoRecord(r))
 		size += n
 	}
-	if len(cur.Records) > 0 {
-		out = append(out, cur)
+	return len(recs)
+}
+
+func toRecordBatch(recs []*kgo.Record) *ferryv1.RecordBatch {
+	b := &ferryv1.RecordBatch{Records: make([]*ferryv1.Record, len(recs))}
+	for i, r := range recs {
+		b.Records[i] = toProtoRecord(r)
 	}
-	return out
+	return b
 }
 
 func toProtoRecord(r *kgo.Record) *ferryv1.Record {

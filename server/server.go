@@ -91,6 +91,12 @@ func New(cfg Config) (*Server, error) {
 	recoverOpts := []recovery.Option{recovery.WithRecoveryHandlerContext(s.recovered)}
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
+		// Record batches are large: fewer, larger socket writes and reads
+		// cost less CPU than gRPC's 32 KiB defaults.
+		grpc.WriteBufferSize(512<<10),
+		grpc.ReadBufferSize(512<<10),
+		grpc.InitialWindowSize(4<<20),
+		grpc.InitialConnWindowSize(16<<20),
 		grpc.ChainUnaryInterceptor(
 			logging.UnaryServerInterceptor(slogAdapter(s.log), logOpts...),
 			recovery.UnaryServerInterceptor(recoverOpts...),

@@ -16,7 +16,7 @@ import (
 )
 
 // maxBatchBytes bounds the payload of one RecordBatch message.
-const maxBatchBytes = 1 << 20
+const maxBatchBytes = 256 << 10
 
 // Read serves a source session; see the proto for the protocol.
 func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
@@ -57,7 +57,7 @@ func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
 			empty.Finished = append(empty.Finished, sp)
 		}
 	}
-	if err := sendBatch(stream, empty); err != nil {
+	if err := sendFinished(stream, empty.Finished); err != nil {
 		return err
 	}
 	reqs, recvErr := receive(ctx, stream.Recv)
@@ -87,10 +87,8 @@ func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
 			if p.Err != nil {
 				return toStatus(p.Err)
 			}
-			if err := sendBatch(stream, p.Batch); err != nil {
-				return err
-			}
-			if err := sendWatermark(stream, sess.Delivered(p.Batch)); err != nil {
+			done, err := s.deliver(ctx, stream, sess, p.Batch, reqs)
+			if done || err != nil {
 				return err
 			}
 		case c := <-sess.Commits():
@@ -159,22 +157,48 @@ func (s *Server) readRequest(ctx context.Context, stream ferryv1.SourceService_R
 	}
 }
 
-// sendBatch sends the records of b in messages of bounded size, then a
-// SplitFinished for every split that finished.
-func sendBatch(stream ferryv1.SourceService_ReadServer, b source.Batch) error {
+// deliver sends a polled batch: SplitsAdded, the records in messages of at
+// most maxBatchBytes, SplitFinished for finished splits, and the watermark.
+// Between record messages it serves client messages that arrived, so that a
+// barrier waits for one message at most, not for the whole batch; the state
+// it records is exact because positions move with every message sent. done
+// means the stream must end (with err).
+func (s *Server) deliver(ctx context.Context, stream ferryv1.SourceService_ReadServer, sess *sessions.Source, b source.Batch,
+	reqs <-chan *ferryv1.ReadRequest) (done bool, err error) {
+	sess.BeginBatch(b)
 	if len(b.Added) > 0 {
 		if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_SplitsAdded{SplitsAdded: &ferryv1.SplitsAdded{
 			Splits: splitStates(b.Added),
 		}}}); err != nil {
-			return err
+			return true, err
 		}
 	}
-	for _, rb := range recordBatches(b.Records, maxBatchBytes) {
-		if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Records{Records: rb}}); err != nil {
-			return err
+	for recs := b.Records; len(recs) > 0; {
+		n := chunk(recs, maxBatchBytes)
+		if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Records{Records: toRecordBatch(recs[:n])}}); err != nil {
+			return true, err
+		}
+		sess.DeliveredRecords(recs[:n])
+		recs = recs[n:]
+		for pending := true; pending && len(recs) > 0; {
+			select {
+			case req := <-reqs:
+				if done, err := s.readRequest(ctx, stream, sess, req); done || err != nil {
+					return true, err
+				}
+			default:
+				pending = false
+			}
 		}
 	}
-	for _, f := range b.Finished {
+	if err := sendFinished(stream, b.Finished); err != nil {
+		return true, err
+	}
+	return false, sendWatermark(stream, sess.EndBatch(b))
+}
+
+func sendFinished(stream ferryv1.SourceService_ReadServer, finished []source.Split) error {
+	for _, f := range finished {
 		if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_SplitFinished{SplitFinished: &ferryv1.SplitFinished{
 			Topic: f.Topic, Partition: f.Partition, StoppingOffset: f.Stop,
 		}}}); err != nil {

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/ferrykafka/ferry/connector/source"
 )
 
@@ -228,13 +230,33 @@ func (s *Source) CommitsEnabled() bool { return s.commitOn }
 // up to its stop, and no discovery may add more: the input has ended.
 func (s *Source) Finished() bool { return s.stops && s.remaining == 0 && s.reader.Finished() }
 
-// Delivered records that the batch's records reached the client, and
-// returns what the watermark generator has to say about them.
-func (s *Source) Delivered(b source.Batch) WatermarkEvent {
+// BeginBatch registers the splits a batch adds; call it before any of the
+// batch reaches the client.
+func (s *Source) BeginBatch(b source.Batch) {
 	now := time.Now()
 	for _, sp := range b.Added {
 		s.addSplit(sp, now)
 	}
+}
+
+// DeliveredRecords records that recs, the next records of the batch in
+// order, reached the client: a checkpoint taken now resumes after them.
+func (s *Source) DeliveredRecords(recs []*kgo.Record) {
+	now := time.Now()
+	for _, r := range recs {
+		if st := s.positions[splitKey{r.Topic, r.Partition}]; st != nil {
+			st.Next = r.Offset + 1
+		}
+		if s.watermarks != nil {
+			s.watermarks.OnRecord(r.Topic, r.Partition, r.Timestamp.UnixMilli(), now)
+		}
+	}
+}
+
+// EndBatch records that the whole batch reached the client (positions may
+// move past control records), finishes its finished splits, and returns
+// what the watermark generator has to say.
+func (s *Source) EndBatch(b source.Batch) WatermarkEvent {
 	for _, p := range b.Positions {
 		if st := s.positions[splitKey{p.Topic, p.Partition}]; st != nil {
 			st.Next = p.Next
@@ -244,17 +266,11 @@ func (s *Source) Delivered(b source.Batch) WatermarkEvent {
 		if !f.FinishedAtStart() {
 			s.remaining--
 		}
+		if s.watermarks != nil {
+			s.watermarks.RemoveSplit(f.Topic, f.Partition)
+		}
 	}
-	if s.watermarks == nil {
-		return WatermarkEvent{}
-	}
-	for _, r := range b.Records {
-		s.watermarks.OnRecord(r.Topic, r.Partition, r.Timestamp.UnixMilli(), now)
-	}
-	for _, f := range b.Finished {
-		s.watermarks.RemoveSplit(f.Topic, f.Partition)
-	}
-	return s.Watermark(now)
+	return s.Watermark(time.Now())
 }
 
 // Watermark advances the watermark generator to now.

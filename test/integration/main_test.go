@@ -40,6 +40,7 @@ func broker(t testing.TB) string {
 // ferry is an in-process ferry server on a loopback port, talking to the
 // real broker, and a client connection to it.
 type ferry struct {
+	addr   string
 	srv    *server.Server
 	conn   *grpc.ClientConn
 	source ferryv1.SourceServiceClient
@@ -74,7 +75,7 @@ func startFerry(t testing.TB) *ferry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &ferry{srv: srv, conn: conn, source: ferryv1.NewSourceServiceClient(conn), sink: ferryv1.NewSinkServiceClient(conn), admin: kadm.NewClient(kc)}
+	f := &ferry{addr: lis.Addr().String(), srv: srv, conn: conn, source: ferryv1.NewSourceServiceClient(conn), sink: ferryv1.NewSinkServiceClient(conn), admin: kadm.NewClient(kc)}
 	t.Cleanup(func() {
 		conn.Close()
 		kc.Close()

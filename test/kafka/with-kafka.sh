@@ -41,8 +41,12 @@ fi
 say() { printf 'kafka: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
-# Microseconds since the epoch ($EPOCHREALTIME, locale-proof).
-now_us() { local t=${EPOCHREALTIME//[!0-9]/}; printf '%s' "$((10#$t))"; }
+# Microseconds since the epoch ($EPOCHREALTIME is bash 5+; any decimal sign).
+now_us() {
+  local t=${EPOCHREALTIME:-}
+  t=${t//[!0-9]/}
+  if [[ -n "$t" ]]; then printf '%s' "$((10#$t))"; else printf '%s000000' "$(date +%s)"; fi
+}
 # Seconds since $1 (from now_us), one decimal.
 since() { local d=$(($(now_us) - $1)); printf '%d.%d' $((d / 1000000)) $((d % 1000000 / 100000)); }
 
@@ -72,6 +76,7 @@ if [[ "$(cat "$marker" 2>/dev/null || true)" != "$pom_sum" ]]; then
     say "resolving Kafka $KAFKA_VERSION jars from Maven Central into $libs ..."
     t0=$(now_us)
     staging=$(mktemp -d "$kafka_home/libs.tmp.XXXXXX")
+    chmod 755 "$staging"
     if ! mvn -q -B -f "$pom" dependency:copy-dependencies \
       -DoutputDirectory="$staging" -DincludeScope=runtime \
       </dev/null >"$staging.mvn.log" 2>&1; then
@@ -104,21 +109,31 @@ helper_pid=
 cmd_pid=
 signal_name=
 
+# True if pid exists and has not exited (an unreaped zombie counts as exited).
+is_running() {
+  local st
+  st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ -n "$st" && $st != Z* ]]
+}
+
+# Note: no `wait` in here. Inside a trap, bash 5.2's `wait PID` can block
+# forever when PID died from the same Ctrl-C that triggered the trap (seen in
+# testing), so children are polled instead and left for the kernel to reap.
 stop_pid() { # pid grace_seconds signal; returns 1 if SIGKILL was needed
-  local pid=$1 grace=$2 sig=$3 i killed=0
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
+  local pid=$1 grace=$2 sig=$3 i
+  [[ -n "$pid" ]] && is_running "$pid" || return 0
   kill -s "$sig" "$pid" 2>/dev/null || true
   for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
+    is_running "$pid" || return 0
     sleep 0.1
   done
-  if kill -0 "$pid" 2>/dev/null; then
-    say "pid $pid did not stop within ${grace}s after SIG$sig; sending SIGKILL"
-    kill -s KILL "$pid" 2>/dev/null || true
-    killed=1
-  fi
-  wait "$pid" 2>/dev/null || true
-  return "$killed"
+  say "pid $pid did not stop within ${grace}s after SIG$sig; sending SIGKILL"
+  kill -s KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    is_running "$pid" || break
+    sleep 0.1
+  done
+  return 1
 }
 
 cleanup() {
@@ -130,7 +145,7 @@ cleanup() {
     stop_pid "$cmd_pid" 10 "${signal_name:-TERM}"
   fi
   [[ -n "$helper_pid" ]] && stop_pid "$helper_pid" 1 TERM
-  [[ -n "$watchdog_pid" ]] && { kill "$watchdog_pid" 2>/dev/null; wait "$watchdog_pid" 2>/dev/null; }
+  [[ -n "$watchdog_pid" ]] && kill -s KILL "$watchdog_pid" 2>/dev/null
   if [[ -n "$broker_pid" ]]; then
     stop_pid "$broker_pid" 20 TERM || broker_killed=1
   fi
@@ -261,7 +276,8 @@ EOF
 # Exit status: 0 ready, 2 broker process gone, 3 timeout (last error printed).
 wait_ready() { # port pid timeout_seconds
   python3 -c '
-import os, socket, struct, sys, time
+import os, signal, socket, struct, sys, time
+signal.signal(signal.SIGINT, signal.SIG_DFL)
 port, pid, deadline = int(sys.argv[1]), int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
 
 def alive():
@@ -328,7 +344,7 @@ for attempt in 1 2 3; do
   # Short-lived JVM: C1 only and the serial GC start fastest.
   cds_opt format
   if ! "$java_bin" ${cds_opt:+"$cds_opt"} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
-    -Dlog4j2.configurationFile="$script_dir/log4j2.properties" \
+    -Dlog4j2.configurationFile="$script_dir/log4j2.properties" -Dferry.kafka.log.level=WARN \
     -cp "$classpath" kafka.tools.StorageTool format \
     -t "$(new_cluster_id)" -c "$tmp/server.properties" \
     </dev/null >>"$log_file" 2>&1; then
@@ -346,16 +362,20 @@ for attempt in 1 2 3; do
   "$java_bin" ${cds_opt:+"$cds_opt"} "${jvm_opts[@]}" -cp "$classpath" \
     kafka.Kafka "$tmp/server.properties" </dev/null >>"$log_file" 2>&1 &
   broker_pid=$!
+  disown "$broker_pid" # polled, never waited for (see stop_pid); no job notices
 
   # If this script gets SIGKILLed its trap cannot run; don't leak the broker.
+  # Ignores INT/TERM/HUP so it outlives whatever kills this script's process
+  # group; cleanup() SIGKILLs it.
   (
-    trap - INT TERM HUP
+    trap '' INT TERM HUP
     while kill -0 $$ 2>/dev/null; do sleep 1; done
     kill -s TERM "$broker_pid" 2>/dev/null
     sleep 20
     kill -s KILL "$broker_pid" 2>/dev/null
   ) </dev/null >/dev/null 2>&1 &
   watchdog_pid=$!
+  disown "$watchdog_pid"
 
   # In the background so that a SIGTERM to this script is handled at once.
   wait_ready "$port" "$broker_pid" "$start_timeout" >"$tmp/wait.out" </dev/null &
@@ -369,12 +389,10 @@ for attempt in 1 2 3; do
     break
     ;;
   2)
-    wait "$broker_pid" 2>/dev/null || true
     broker_pid=
     [[ -n "$broker_cds_new" ]] && rm -f "$broker_cds_new"
     broker_cds_new=
-    kill "$watchdog_pid" 2>/dev/null || true
-    wait "$watchdog_pid" 2>/dev/null || true
+    kill -s KILL "$watchdog_pid" 2>/dev/null || true
     watchdog_pid=
     if [[ $attempt -lt 3 ]] && grep -q 'Address already in use' "$log_file"; then
       say "port clash on 127.0.0.1:$port/$controller_port, retrying with new ports"
