@@ -89,7 +89,7 @@ func sourceOptions(spec *ferryv1.SourceSpec, cfg source.Config) (sessions.Source
 	const f = "open.spec.watermark_strategy"
 	switch ws.GetKind() {
 	case ferryv1.WatermarkKind_WATERMARK_KIND_UNSPECIFIED, ferryv1.WatermarkKind_WATERMARK_KIND_NONE:
-		if ws.GetMaxOutOfOrdernessMs() != 0 || ws.GetIdleTimeoutMs() != 0 {
+		if ws.GetMaxOutOfOrdernessMs() != 0 || ws.IdleTimeoutMs != nil {
 			return opts, connector.Invalid(f+".kind", "must be set when max_out_of_orderness_ms or idle_timeout_ms is")
 		}
 		return opts, nil
@@ -107,8 +107,8 @@ func sourceOptions(spec *ferryv1.SourceSpec, cfg source.Config) (sessions.Source
 	default:
 		return opts, connector.Invalid(f+".kind", "unknown value %d", ws.GetKind())
 	}
-	if ws.GetIdleTimeoutMs() < 0 {
-		return opts, connector.Invalid(f+".idle_timeout_ms", "must be > 0 to enable idleness (or 0 for none), got %d", ws.GetIdleTimeoutMs())
+	if ws.IdleTimeoutMs != nil && ws.GetIdleTimeoutMs() <= 0 {
+		return opts, connector.Invalid(f+".idle_timeout_ms", "must be > 0 when set (leave it out for no idleness), got %d", ws.GetIdleTimeoutMs())
 	}
 	opts.Watermarks.IdleTimeout = time.Duration(ws.GetIdleTimeoutMs()) * time.Millisecond
 	return opts, nil
@@ -212,6 +212,9 @@ func (s *Server) sourceConfig(open *ferryv1.OpenSource) (source.Config, error) {
 	default:
 		return cfg, connector.Invalid("open.spec.boundedness", "unknown value %d", spec.GetBoundedness())
 	}
+	if cfg.Stop != nil && cfg.Start.Kind == source.Timestamp && cfg.Stop.Kind == source.Timestamp && cfg.Stop.TimestampMs < cfg.Start.TimestampMs {
+		return cfg, connector.Invalid("open.spec.stopping_offsets.timestamp_ms", "%d is before the starting timestamp %d", cfg.Stop.TimestampMs, cfg.Start.TimestampMs)
+	}
 	if cfg.Settings, err = properties(kafkaconf.Consumer, "open.spec", spec.GetProperties()); err != nil {
 		return cfg, err
 	}
@@ -263,8 +266,8 @@ func offsets(field string, o *ferryv1.OffsetsInitializer) (source.Offsets, error
 		reset, err := resetStrategy(field+".committed.reset_strategy", k.Committed.GetResetStrategy(), source.ResetNone)
 		return source.Offsets{Kind: source.Committed, Reset: reset}, err
 	case *ferryv1.OffsetsInitializer_TimestampMs:
-		if k.TimestampMs < 0 {
-			return source.Offsets{}, connector.Invalid(field+".timestamp_ms", "must be >= 0 (ms since the Unix epoch), got %d", k.TimestampMs)
+		if k.TimestampMs < 0 || k.TimestampMs > maxTimestampMs {
+			return source.Offsets{}, connector.Invalid(field+".timestamp_ms", "must be in 0..%d (ms since the Unix epoch, before year 10000), got %d", int64(maxTimestampMs), k.TimestampMs)
 		}
 		return source.Offsets{Kind: source.Timestamp, TimestampMs: k.TimestampMs}, nil
 	case *ferryv1.OffsetsInitializer_Specific_:
@@ -292,6 +295,9 @@ func offsets(field string, o *ferryv1.OffsetsInitializer) (source.Offsets, error
 	}
 	return source.Offsets{}, connector.Invalid(field, "set one of earliest, latest, committed, timestamp_ms, specific")
 }
+
+// maxTimestampMs is 9999-12-31T23:59:59.999Z.
+const maxTimestampMs = 253402300799999
 
 func resetStrategy(field string, r ferryv1.OffsetResetStrategy, def source.ResetStrategy) (source.ResetStrategy, error) {
 	switch r {

@@ -366,7 +366,7 @@ func TestWatermarksAndIdleness(t *testing.T) {
 	}
 	s := f.openSession(t, &ferryv1.OpenSource{Spec: &ferryv1.SourceSpec{Topics: &ferryv1.TopicList{Topics: []string{topic}},
 		WatermarkStrategy: &ferryv1.WatermarkStrategy{Kind: ferryv1.WatermarkKind_WATERMARK_KIND_BOUNDED_OUT_OF_ORDERNESS,
-			MaxOutOfOrdernessMs: 500, IdleTimeoutMs: 1500}}})
+			MaxOutOfOrdernessMs: 500, IdleTimeoutMs: i64(1500)}}})
 	wm := func() int64 {
 		return s.next(func(m *ferryv1.ReadResponse) bool { return m.GetWatermark() != nil }).GetWatermark().GetTimestampMs()
 	}

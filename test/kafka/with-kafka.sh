@@ -260,12 +260,13 @@ share.coordinator.state.topic.min.isr=1
 num.partitions=1
 auto.create.topics.enable=false
 
-# Fast test broker: no initial rebalance delay, and one partition instead of
-# 50 for the internal topics, which are created on first group /
-# transactional use and would otherwise cost a noticeable pause there.
+# Fast, light test broker: no initial rebalance delay; __consumer_offsets
+# (created on first group use) gets 1 partition instead of 50; 16 MiB instead
+# of 128 MiB of heap for the log cleaner. The transaction coordinator and
+# transaction.version (2, Kafka 4's default) are deliberately left at their
+# defaults.
 group.initial.rebalance.delay.ms=0
 offsets.topic.num.partitions=1
-transaction.state.log.num.partitions=1
 share.coordinator.state.topic.num.partitions=1
 log.cleaner.dedupe.buffer.size=16777216
 EOF

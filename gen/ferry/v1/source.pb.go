@@ -553,9 +553,9 @@ type WatermarkStrategy struct {
 	Kind  WatermarkKind          `protobuf:"varint,1,opt,name=kind,proto3,enum=ferry.v1.WatermarkKind" json:"kind,omitempty"`
 	// For WATERMARK_KIND_BOUNDED_OUT_OF_ORDERNESS: the maximum delay.
 	MaxOutOfOrdernessMs int64 `protobuf:"varint,2,opt,name=max_out_of_orderness_ms,json=maxOutOfOrdernessMs,proto3" json:"max_out_of_orderness_ms,omitempty"`
-	// A split with no record for this long stops holding the watermark back;
-	// 0 means never idle.
-	IdleTimeoutMs int64 `protobuf:"varint,3,opt,name=idle_timeout_ms,json=idleTimeoutMs,proto3" json:"idle_timeout_ms,omitempty"`
+	// A split with no record for this long stops holding the watermark back.
+	// Absent means splits never go idle; when set it must be > 0.
+	IdleTimeoutMs *int64 `protobuf:"varint,3,opt,name=idle_timeout_ms,json=idleTimeoutMs,proto3,oneof" json:"idle_timeout_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -605,8 +605,8 @@ func (x *WatermarkStrategy) GetMaxOutOfOrdernessMs() int64 {
 }
 
 func (x *WatermarkStrategy) GetIdleTimeoutMs() int64 {
-	if x != nil {
-		return x.IdleTimeoutMs
+	if x != nil && x.IdleTimeoutMs != nil {
+		return *x.IdleTimeoutMs
 	}
 	return 0
 }
@@ -1846,11 +1846,12 @@ const file_ferry_v1_source_proto_rawDesc = "" +
 	"\bSpecific\x123\n" +
 	"\aoffsets\x18\x01 \x03(\v2\x19.ferry.v1.PartitionOffsetR\aoffsets\x12D\n" +
 	"\x0ereset_strategy\x18\x02 \x01(\x0e2\x1d.ferry.v1.OffsetResetStrategyR\rresetStrategyB\x06\n" +
-	"\x04kind\"\x9e\x01\n" +
+	"\x04kind\"\xb7\x01\n" +
 	"\x11WatermarkStrategy\x12+\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x17.ferry.v1.WatermarkKindR\x04kind\x124\n" +
-	"\x17max_out_of_orderness_ms\x18\x02 \x01(\x03R\x13maxOutOfOrdernessMs\x12&\n" +
-	"\x0fidle_timeout_ms\x18\x03 \x01(\x03R\ridleTimeoutMs\"\xa3\x01\n" +
+	"\x17max_out_of_orderness_ms\x18\x02 \x01(\x03R\x13maxOutOfOrdernessMs\x12+\n" +
+	"\x0fidle_timeout_ms\x18\x03 \x01(\x03H\x00R\ridleTimeoutMs\x88\x01\x01B\x12\n" +
+	"\x10_idle_timeout_ms\"\xa3\x01\n" +
 	"\n" +
 	"SplitState\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
@@ -2041,6 +2042,7 @@ func file_ferry_v1_source_proto_init() {
 		(*OffsetsInitializer_TimestampMs)(nil),
 		(*OffsetsInitializer_Specific_)(nil),
 	}
+	file_ferry_v1_source_proto_msgTypes[4].OneofWrappers = []any{}
 	file_ferry_v1_source_proto_msgTypes[5].OneofWrappers = []any{}
 	file_ferry_v1_source_proto_msgTypes[7].OneofWrappers = []any{}
 	file_ferry_v1_source_proto_msgTypes[9].OneofWrappers = []any{
