@@ -66,10 +66,14 @@ type Settings struct {
 	// PrefetchMaxBytes is prefetch.max.bytes (default 64 MiB): the bytes of
 	// records a source session fetches ahead of its client.
 	PrefetchMaxBytes int
+	// MaxPollRecords is max.poll.records (default 10000): records a source
+	// takes from its fetch buffer at once.
+	MaxPollRecords int
 	// FetchMaxBytesSet is true when fetch.max.bytes was given.
 	FetchMaxBytesSet   bool
 	autoCommit         bool
 	autoCommitInterval time.Duration
+	sec                security
 	// Ignored lists keys accepted but without effect, as in Flink.
 	Ignored []string
 }
@@ -86,12 +90,15 @@ type Property struct {
 	Option string
 	// Ignored is true for keys accepted without effect, as in Flink.
 	Ignored bool
-	apply   func(v string, s *Settings) error
+	// Secret is true for keys whose values must never appear in logs,
+	// errors or metrics.
+	Secret bool
+	apply  func(v string, s *Settings) error
 }
 
 // Table lists every supported key, sorted by name.
 func Table() []Property {
-	out := append([]Property(nil), table...)
+	out := append(append([]Property(nil), table...), securityTable...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
@@ -101,7 +108,7 @@ var table = []Property{
 		apply: func(v string, s *Settings) error { s.ClientID = v; return nil }},
 	{Name: "client.id.prefix", Roles: Consumer | Producer, Default: "ferry", Option: "kgo.ClientID (prefix of the generated id)",
 		apply: func(v string, s *Settings) error { s.ClientIDPrefix = v; return nil }},
-	{Name: "retry.backoff.ms", Roles: Consumer | Producer, Default: "100", Option: "kgo.RetryBackoffFn (constant)",
+	{Name: "retry.backoff.ms", Roles: Consumer | Producer, Default: "franz-go's exponential backoff (250 ms to 2.5 s, jittered)", Option: "kgo.RetryBackoffFn (constant)",
 		apply: durationMs(0, func(d time.Duration) kgo.Opt {
 			return kgo.RetryBackoffFn(func(int) time.Duration { return d })
 		})},
@@ -156,12 +163,44 @@ var table = []Property{
 			s.PrefetchMaxBytes = int(n)
 			return nil
 		}},
+	{Name: "max.poll.records", Roles: Consumer, Default: "10000", Option: "ferry: records taken from franz-go's buffer per poll (kgo.Client.PollRecords)",
+		apply: func(v string, s *Settings) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("must be an integer >= 1, not %q", v)
+			}
+			s.MaxPollRecords = n
+			return nil
+		}},
+	{Name: "client.rack", Roles: Consumer, Default: "(none)", Option: "kgo.Rack (fetch from the closest replica)",
+		apply: func(v string, s *Settings) error { s.Opts = append(s.Opts, kgo.Rack(v)); return nil }},
+	{Name: "check.crcs", Roles: Consumer, Default: "true", Option: "kgo.DisableFetchCRCValidation when false",
+		apply: func(v string, s *Settings) error {
+			b, err := parseBool(v)
+			if err == nil && !b {
+				s.Opts = append(s.Opts, kgo.DisableFetchCRCValidation())
+			}
+			return err
+		}},
+	{Name: "connections.max.idle.ms", Roles: Consumer | Producer, Default: "30000 (franz-go's)", Option: "kgo.ConnIdleTimeout",
+		apply: durationMs(1, kgo.ConnIdleTimeout)},
+	{Name: "socket.connection.setup.timeout.ms", Roles: Consumer | Producer, Default: "10000", Option: "kgo.DialTimeout",
+		apply: durationMs(1, kgo.DialTimeout)},
+	{Name: "max.in.flight.requests.per.connection", Roles: Producer, Default: "1 (franz-go's)", Option: "kgo.MaxProduceRequestsInflightPerBroker",
+		apply: func(v string, s *Settings) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("must be an integer >= 1, not %q", v)
+			}
+			s.Opts = append(s.Opts, kgo.MaxProduceRequestsInflightPerBroker(n))
+			return nil
+		}},
 	{Name: "register.consumer.metrics", Roles: Consumer, Default: "(ignored)", Option: "none: ferry has no per-consumer metrics yet", Ignored: true, apply: ignore},
 	{Name: "max.partition.fetch.bytes", Roles: Consumer, Default: "1048576", Option: "kgo.FetchMaxPartitionBytes",
 		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.FetchMaxPartitionBytes(n) })},
 	{Name: "fetch.min.bytes", Roles: Consumer, Default: "1", Option: "kgo.FetchMinBytes",
 		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.FetchMinBytes(n) })},
-	{Name: "fetch.max.wait.ms", Roles: Consumer, Default: "500", Option: "kgo.FetchMaxWait",
+	{Name: "fetch.max.wait.ms", Roles: Consumer, Default: "5000 (franz-go's)", Option: "kgo.FetchMaxWait",
 		apply: durationMs(1, func(d time.Duration) kgo.Opt { return kgo.FetchMaxWait(d) })},
 	{Name: "isolation.level", Roles: Consumer, Default: "read_uncommitted", Option: "kgo.FetchIsolationLevel",
 		apply: func(v string, s *Settings) error {
@@ -195,13 +234,13 @@ var table = []Property{
 			}
 			return nil
 		}},
-	{Name: "linger.ms", Roles: Producer, Default: "5", Option: "kgo.ProducerLinger",
+	{Name: "linger.ms", Roles: Producer, Default: "10 (franz-go's)", Option: "kgo.ProducerLinger",
 		apply: durationMs(0, func(d time.Duration) kgo.Opt { return kgo.ProducerLinger(d) })},
-	{Name: "batch.size", Roles: Producer, Default: "16384", Option: "kgo.ProducerBatchMaxBytes",
+	{Name: "batch.size", Roles: Producer, Default: "1000012 (franz-go's)", Option: "kgo.ProducerBatchMaxBytes",
 		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.ProducerBatchMaxBytes(n) })},
 	{Name: "max.request.size", Roles: Producer, Default: "1048576", Option: "kgo.BrokerMaxWriteBytes",
 		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.BrokerMaxWriteBytes(n) })},
-	{Name: "compression.type", Roles: Producer, Default: "none", Option: "kgo.ProducerBatchCompression",
+	{Name: "compression.type", Roles: Producer, Default: "none (as Java; franz-go alone would use snappy)", Option: "kgo.ProducerBatchCompression",
 		apply: func(v string, s *Settings) error {
 			var c kgo.CompressionCodec
 			switch v {
@@ -221,9 +260,9 @@ var table = []Property{
 			s.Opts = append(s.Opts, kgo.ProducerBatchCompression(c))
 			return nil
 		}},
-	{Name: "delivery.timeout.ms", Roles: Producer, Default: "120000", Option: "kgo.RecordDeliveryTimeout",
+	{Name: "delivery.timeout.ms", Roles: Producer, Default: "unbounded (franz-go's)", Option: "kgo.RecordDeliveryTimeout",
 		apply: durationMs(1, func(d time.Duration) kgo.Opt { return kgo.RecordDeliveryTimeout(d) })},
-	{Name: "retries", Roles: Producer, Default: "2147483647", Option: "kgo.RecordRetries",
+	{Name: "retries", Roles: Producer, Default: "unbounded (delivery.timeout.ms limits retries)", Option: "kgo.RecordRetries",
 		apply: func(v string, s *Settings) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
@@ -243,7 +282,7 @@ var table = []Property{
 			}
 			return nil
 		}},
-	{Name: "buffer.memory", Roles: Producer, Default: "33554432", Option: "kgo.MaxBufferedBytes",
+	{Name: "buffer.memory", Roles: Producer, Default: "unbounded (franz-go buffers at most 50000 records)", Option: "kgo.MaxBufferedBytes",
 		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.MaxBufferedBytes(int(n)) })},
 }
 
@@ -256,6 +295,7 @@ func Parse(role Role, props map[string]string) (*Settings, error) {
 		CommitOffsetsOnCheckpoint: true,
 		DiscoveryInterval:         -1,
 		PrefetchMaxBytes:          64 << 20,
+		MaxPollRecords:            10000,
 		autoCommitInterval:        5 * time.Second,
 	}
 	keys := make([]string, 0, len(props))
@@ -263,9 +303,10 @@ func Parse(role Role, props map[string]string) (*Settings, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	byName := make(map[string]*Property, len(table))
-	for i := range table {
-		byName[table[i].Name] = &table[i]
+	all := Table()
+	byName := make(map[string]*Property, len(all))
+	for i := range all {
+		byName[all[i].Name] = &all[i]
 	}
 	for _, k := range keys {
 		field := "properties[" + strconv.Quote(k) + "]"
@@ -277,6 +318,9 @@ func Parse(role Role, props map[string]string) (*Settings, error) {
 			return nil, connector.Invalid(field, "is a %s property, not a %s one", p.Roles, role)
 		}
 		if err := p.apply(strings.TrimSpace(props[k]), s); err != nil {
+			if p.Secret && strings.Contains(err.Error(), props[k]) {
+				err = fmt.Errorf("has a bad value (not shown: it is secret)")
+			}
 			return nil, connector.Invalid(field, "%v", err)
 		}
 		if p.Ignored {
@@ -285,6 +329,9 @@ func Parse(role Role, props map[string]string) (*Settings, error) {
 	}
 	if s.autoCommit {
 		s.AutoCommitInterval = s.autoCommitInterval
+	}
+	if key, err := s.finishSecurity(); err != nil {
+		return nil, connector.Invalid("properties["+strconv.Quote(key)+"]", "%v", err)
 	}
 	return s, nil
 }

@@ -72,3 +72,53 @@ func TestTableIsDocumented(t *testing.T) {
 		seen[p.Name] = true
 	}
 }
+
+func TestSecurity(t *testing.T) {
+	const jaas = `org.apache.kafka.common.security.plain.PlainLoginModule required username="alice" password="s3cr3t-pw";`
+	for _, tc := range []struct {
+		name  string
+		props map[string]string
+		err   string
+		field string
+	}{
+		{name: "sasl plain", props: map[string]string{"security.protocol": "SASL_PLAINTEXT", "sasl.jaas.config": jaas}},
+		{name: "scram over tls", props: map[string]string{"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+			"sasl.jaas.config": `org.apache.kafka.common.security.scram.ScramLoginModule required username="a" password="b";`}},
+		{name: "ssl", props: map[string]string{"security.protocol": "SSL", "ssl.endpoint.identification.algorithm": ""}},
+		{name: "sasl without jaas", props: map[string]string{"security.protocol": "SASL_PLAINTEXT"},
+			err: "is required with security.protocol=SASL_PLAINTEXT", field: `properties["sasl.jaas.config"]`},
+		{name: "jaas without sasl", props: map[string]string{"sasl.jaas.config": jaas},
+			err: "needs security.protocol SASL_PLAINTEXT or SASL_SSL", field: `properties["sasl.jaas.config"]`},
+		{name: "ssl key without ssl", props: map[string]string{"ssl.truststore.type": "PEM"},
+			err: "needs security.protocol SSL or SASL_SSL", field: `properties["ssl.truststore.type"]`},
+		{name: "jks refused", props: map[string]string{"security.protocol": "SSL", "ssl.truststore.type": "JKS"}, err: "must be PEM"},
+		{name: "bad jaas hides the secret", props: map[string]string{"security.protocol": "SASL_PLAINTEXT",
+			"sasl.jaas.config": `PlainLoginModule username="alice" password="s3cr3t-pw"`}, err: "not shown because it holds a secret"},
+		{name: "bad key pair hides the key", props: map[string]string{"security.protocol": "SSL",
+			"ssl.keystore.key": "-----BEGIN PRIVATE KEY-----\ns3cr3t-pw\n-----END PRIVATE KEY-----", "ssl.keystore.certificate.chain": "x"},
+			err: "does not form a valid unencrypted PEM key pair", field: `properties["ssl.keystore.key"]`},
+		{name: "bad truststore", props: map[string]string{"security.protocol": "SSL", "ssl.truststore.certificates": "nope"}, err: "holds no PEM certificate"},
+		{name: "unreadable truststore", props: map[string]string{"security.protocol": "SSL", "ssl.truststore.location": "/no/such/ca.pem"},
+			err: `cannot read "/no/such/ca.pem" on the ferry server`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(Consumer, tc.props)
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var ie *connector.InvalidError
+			if !errors.As(err, &ie) || !strings.Contains(ie.Rule, tc.err) {
+				t.Fatalf("err = %v, want one saying %q", err, tc.err)
+			}
+			if tc.field != "" && ie.Field != tc.field {
+				t.Errorf("field %q, want %q", ie.Field, tc.field)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("the error shows the secret: %v", err)
+			}
+		})
+	}
+}

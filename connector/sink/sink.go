@@ -75,6 +75,8 @@ func Open(ctx context.Context, cfg Config) (*Writer, error) {
 		kgo.RecordPartitioner(newPartitioner(cfg.Partitioner, cfg.WriterIndex)),
 		// Fail fast on a topic that does not exist instead of waiting for it.
 		kgo.UnknownTopicRetries(2),
+		// Java's default; franz-go's own would be snappy.
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
 	}
 	if cfg.ClientID != "" {
 		opts = append(opts, kgo.ClientID(cfg.ClientID))

@@ -219,6 +219,9 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 		splits: make(map[tp]*split), maxPoll: cfg.MaxPollRecords, group: cfg.GroupID,
 	}
 	r.readCommitted = cfg.Settings.ReadCommitted
+	if cfg.MaxPollRecords <= 0 {
+		r.maxPoll = cfg.Settings.MaxPollRecords
+	}
 	r.discovery = -1
 	if !cfg.Bounded {
 		r.discovery = cfg.Settings.DiscoveryInterval

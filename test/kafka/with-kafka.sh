@@ -2,10 +2,18 @@
 # Usage: test/kafka/with-kafka.sh CMD [ARGS...]
 #
 # Starts a real single-node Apache Kafka broker (KRaft, combined
-# broker+controller, PLAINTEXT on loopback) from jars resolved out of Maven
-# Central, runs CMD with these variables exported, then stops the broker:
+# broker+controller) from jars resolved out of Maven Central, with three
+# listeners on loopback (PLAINTEXT, SASL_PLAINTEXT, SSL), runs CMD with these
+# variables exported, then stops the broker:
 #
-#   FERRY_TEST_KAFKA             bootstrap address, e.g. 127.0.0.1:40123
+#   FERRY_TEST_KAFKA             PLAINTEXT bootstrap, e.g. 127.0.0.1:40123
+#   FERRY_TEST_KAFKA_SASL        SASL_PLAINTEXT bootstrap (PLAIN, SCRAM-SHA-256,
+#                                SCRAM-SHA-512; authentication required)
+#   FERRY_TEST_KAFKA_SSL         SSL bootstrap (TLS server auth only; the
+#                                certificate is for 127.0.0.1 and localhost)
+#   FERRY_TEST_KAFKA_CA          PEM file of the per-run CA that signed it
+#   FERRY_TEST_KAFKA_USER        SASL user for all three mechanisms: ferry
+#   FERRY_TEST_KAFKA_PASSWORD    its password: ferry-secret
 #   FERRY_TEST_KAFKA_LOG         the broker's log file
 #   FERRY_TEST_KAFKA_CLASSPATH   "<libs>/*", to run Kafka's own CLI tools, e.g.
 #                                java -cp "$FERRY_TEST_KAFKA_CLASSPATH" org.apache.kafka.tools.TopicCommand ...
@@ -56,6 +64,7 @@ if [[ $# -lt 1 ]]; then
 fi
 command -v "$java_bin" >/dev/null || die "java not found (Java 17+ is required)"
 command -v python3 >/dev/null || die "python3 not found"
+command -v openssl >/dev/null || die "openssl not found (needed for the SSL listener's certificate)"
 # Closed stdin (not just /dev/null) would break `<&0` below.
 { : <&0; } 2>/dev/null || exec </dev/null
 
@@ -223,10 +232,10 @@ cds_check() { # NAME
   fi
 }
 
-free_ports() { # prints two distinct free loopback ports
+free_ports() { # prints four distinct free loopback ports
   python3 -c '
 import socket
-ss = [socket.socket() for _ in range(2)]
+ss = [socket.socket() for _ in range(4)]
 for s in ss:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in ss))
@@ -234,18 +243,60 @@ for s in ss:
     s.close()'
 }
 
-write_config() { # port controller_port
+# Per-run TLS material in $tmp/tls: a throwaway CA (its key is deleted once it
+# has signed) and an EC P-256 server certificate for IP 127.0.0.1 and DNS
+# localhost. The broker reads key + chain from one PEM file.
+make_certs() {
+  local d=$tmp/tls
+  mkdir -p "$d"
+  printf '%s\n' 'basicConstraints=critical,CA:FALSE' \
+    'keyUsage=critical,digitalSignature,keyEncipherment' \
+    'extendedKeyUsage=serverAuth' 'subjectAltName=IP:127.0.0.1,DNS:localhost' >"$d/server.ext"
+  if ! {
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/ca.key" &&
+      openssl req -x509 -new -key "$d/ca.key" -subj "/CN=ferry test CA $$" -days 2 -sha256 \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+        -out "$d/ca.pem" &&
+      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/server.key" &&
+      openssl req -new -key "$d/server.key" -subj /CN=127.0.0.1 -out "$d/server.csr" &&
+      openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+        -set_serial "0x$(openssl rand -hex 8)" -days 2 -sha256 -extfile "$d/server.ext" \
+        -out "$d/server.pem"
+  } </dev/null >"$d/openssl.log" 2>&1; then
+    cat "$d/openssl.log" >&2
+    die "openssl failed to make the SSL listener's certificate"
+  fi
+  cat "$d/server.key" "$d/server.pem" "$d/ca.pem" >"$d/server-keystore.pem"
+  rm -f "$d/ca.key" "$d/server.csr" "$d/server.ext" "$d/openssl.log"
+}
+
+readonly sasl_user=ferry sasl_password=ferry-secret
+
+write_config() { # port controller_port sasl_port ssl_port
   cat >"$tmp/server.properties" <<EOF
 # Single-node KRaft test broker written by test/kafka/with-kafka.sh
 process.roles=broker,controller
 node.id=1
-listeners=PLAINTEXT://127.0.0.1:$1,CONTROLLER://127.0.0.1:$2
-advertised.listeners=PLAINTEXT://127.0.0.1:$1
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:$1,CONTROLLER://127.0.0.1:$2,SASL_PLAINTEXT://127.0.0.1:$3,SSL://127.0.0.1:$4
+advertised.listeners=PLAINTEXT://127.0.0.1:$1,SASL_PLAINTEXT://127.0.0.1:$3,SSL://127.0.0.1:$4
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 controller.quorum.voters=1@127.0.0.1:$2
 log.dirs=$tmp/data
+
+# SASL_PLAINTEXT: PLAIN users come from the JAAS config; the SCRAM
+# credentials were written into the metadata log by \`StorageTool format
+# --add-scram\`. No authorizer: any authenticated user may do anything.
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$sasl_user="$sasl_password";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+
+# SSL: server authentication only.
+listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$tmp/tls/server-keystore.pem
+listener.name.ssl.ssl.client.auth=none
 
 # Single node: every internal topic has exactly one replica.
 default.replication.factor=1
@@ -273,13 +324,15 @@ EOF
 }
 
 # Wait until a Metadata request (v4) on the PLAINTEXT listener returns at
-# least one live broker (KRaft brokers only list themselves once unfenced).
+# least one live broker (KRaft brokers only list themselves once unfenced),
+# then until the other listeners' ports accept TCP connections.
 # Exit status: 0 ready, 2 broker process gone, 3 timeout (last error printed).
-wait_ready() { # port pid timeout_seconds
+wait_ready() { # port pid timeout_seconds [other_port...]
   python3 -c '
 import os, signal, socket, struct, sys, time
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 port, pid, deadline = int(sys.argv[1]), int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+others = [int(p) for p in sys.argv[4:]]
 
 def alive():
     try:
@@ -317,6 +370,9 @@ while True:
             size, = struct.unpack(">i", recv_exact(s, 4))
             corr, throttle, brokers = struct.unpack(">iii", recv_exact(s, size)[:12])
             if corr == 1 and brokers > 0:
+                while others:
+                    with socket.create_connection(("127.0.0.1", others[0]), timeout=1):
+                        others.pop(0)
                 sys.exit(0)
             last = "metadata response lists no live broker yet"
     except (OSError, struct.error) as e:
@@ -334,13 +390,14 @@ log_tail() {
 }
 
 t_start=$(now_us)
+make_certs
 port=
 for attempt in 1 2 3; do
-  read -r port controller_port < <(free_ports)
+  read -r port controller_port sasl_port ssl_port < <(free_ports)
   rm -rf "$tmp/data"
-  write_config "$port" "$controller_port"
-  printf '===== attempt %d: PLAINTEXT 127.0.0.1:%s CONTROLLER 127.0.0.1:%s\n' \
-    "$attempt" "$port" "$controller_port" >>"$log_file"
+  write_config "$port" "$controller_port" "$sasl_port" "$ssl_port"
+  printf '===== attempt %d: PLAINTEXT 127.0.0.1:%s CONTROLLER 127.0.0.1:%s SASL_PLAINTEXT 127.0.0.1:%s SSL 127.0.0.1:%s\n' \
+    "$attempt" "$port" "$controller_port" "$sasl_port" "$ssl_port" >>"$log_file"
 
   # Short-lived JVM: C1 only and the serial GC start fastest.
   cds_opt format
@@ -348,6 +405,8 @@ for attempt in 1 2 3; do
     -Dlog4j2.configurationFile="$script_dir/log4j2.properties" -Dferry.kafka.log.level=WARN \
     -cp "$classpath" kafka.tools.StorageTool format \
     -t "$(new_cluster_id)" -c "$tmp/server.properties" \
+    --add-scram "SCRAM-SHA-256=[name=$sasl_user,password=$sasl_password]" \
+    --add-scram "SCRAM-SHA-512=[name=$sasl_user,password=$sasl_password]" \
     </dev/null >>"$log_file" 2>&1; then
     [[ -n "$cds_new" ]] && rm -f "$cds_new"
     log_tail
@@ -379,7 +438,7 @@ for attempt in 1 2 3; do
   disown "$watchdog_pid"
 
   # In the background so that a SIGTERM to this script is handled at once.
-  wait_ready "$port" "$broker_pid" "$start_timeout" >"$tmp/wait.out" </dev/null &
+  wait_ready "$port" "$broker_pid" "$start_timeout" "$sasl_port" "$ssl_port" >"$tmp/wait.out" </dev/null &
   helper_pid=$!
   ready=0
   wait "$helper_pid" || ready=$?
@@ -410,10 +469,15 @@ for attempt in 1 2 3; do
 done
 rm -f "$tmp/wait.out"
 
-say "Apache Kafka $KAFKA_VERSION up on 127.0.0.1:$port in $(since "$t_start")s (log: $log_file)"
+say "Apache Kafka $KAFKA_VERSION up on 127.0.0.1:$port (SASL_PLAINTEXT :$sasl_port, SSL :$ssl_port) in $(since "$t_start")s (log: $log_file)"
 
 # --- 4. run the command -------------------------------------------------------
 export FERRY_TEST_KAFKA=127.0.0.1:$port
+export FERRY_TEST_KAFKA_SASL=127.0.0.1:$sasl_port
+export FERRY_TEST_KAFKA_SSL=127.0.0.1:$ssl_port
+export FERRY_TEST_KAFKA_CA=$tmp/tls/ca.pem
+export FERRY_TEST_KAFKA_USER=$sasl_user
+export FERRY_TEST_KAFKA_PASSWORD=$sasl_password
 export FERRY_TEST_KAFKA_LOG=$log_file
 export FERRY_TEST_KAFKA_CLASSPATH=$classpath
 

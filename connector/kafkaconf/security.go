@@ -1,0 +1,210 @@
+package kafkaconf
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// security collects the security.* / sasl.* / ssl.* keys until Parse turns
+// them into franz-go options in finishSecurity. Secret values live only
+// here and in the options; no error message ever quotes them.
+type security struct {
+	protocol        string // PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+	mechanism       string // PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+	user, password  string
+	jaasSet         bool
+	trustPEM        []byte
+	keyPEM, certPEM []byte
+	noHostnameCheck bool
+	sslKeysSet      []string // ssl.* keys given, to refuse them without SSL
+}
+
+var jaasRE = regexp.MustCompile(`^\s*org\.apache\.kafka\.common\.security\.(plain\.PlainLoginModule|scram\.ScramLoginModule)\s+required\s+(.*?);?\s*$`)
+var jaasOptRE = regexp.MustCompile(`(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"`)
+
+// parseJAAS reads username and password from a sasl.jaas.config value. Its
+// errors never include the value: it holds the password.
+func parseJAAS(v string) (module, user, password string, err error) {
+	m := jaasRE.FindStringSubmatch(v)
+	if m == nil {
+		return "", "", "", errors.New(`must be "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"...\" password=\"...\";" (or scram.ScramLoginModule); the value is not shown because it holds a secret`)
+	}
+	for _, o := range jaasOptRE.FindAllStringSubmatch(m[2], -1) {
+		val := strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(o[2])
+		switch o[1] {
+		case "username":
+			user = val
+		case "password":
+			password = val
+		}
+	}
+	if user == "" || password == "" {
+		return "", "", "", errors.New("must set username and password (the value is not shown because it holds a secret)")
+	}
+	return m[1], user, password, nil
+}
+
+func readPEM(v string) ([]byte, error) {
+	b, err := os.ReadFile(v)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %q on the ferry server: %v", v, errors.Unwrap(err))
+	}
+	return b, nil
+}
+
+func pemType(v string, _ *Settings) error {
+	if v != "PEM" {
+		return fmt.Errorf("must be PEM, not %q: ferry reads PEM certificates and keys (convert JKS or PKCS12 with keytool/openssl)", v)
+	}
+	return nil
+}
+
+var securityTable = []Property{
+	{Name: "security.protocol", Roles: Consumer | Producer, Default: "PLAINTEXT", Option: "kgo.DialTLSConfig (SSL, SASL_SSL) and kgo.SASL (SASL_*)",
+		apply: func(v string, s *Settings) error {
+			switch v {
+			case "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL":
+				s.sec.protocol = v
+				return nil
+			}
+			return fmt.Errorf("must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, not %q", v)
+		}},
+	{Name: "sasl.mechanism", Roles: Consumer | Producer, Default: "PLAIN", Option: "kgo.SASL with plain.Auth or scram.Auth (SHA-256, SHA-512)",
+		apply: func(v string, s *Settings) error {
+			switch v {
+			case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+				s.sec.mechanism = v
+				return nil
+			}
+			return fmt.Errorf("must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, not %q", v)
+		}},
+	{Name: "sasl.jaas.config", Roles: Consumer | Producer, Default: "(none)", Option: "the username and password of kgo.SASL (PlainLoginModule or ScramLoginModule); secret, never logged", Secret: true,
+		apply: func(v string, s *Settings) error {
+			_, user, pass, err := parseJAAS(v)
+			s.sec.user, s.sec.password, s.sec.jaasSet = user, pass, true
+			return err
+		}},
+	{Name: "ssl.truststore.type", Roles: Consumer | Producer, Default: "PEM", Option: "PEM only", apply: sslKey("ssl.truststore.type", pemType)},
+	{Name: "ssl.truststore.location", Roles: Consumer | Producer, Default: "(the system roots)", Option: "tls.Config.RootCAs from a PEM file on the ferry server",
+		apply: sslKey("ssl.truststore.location", func(v string, s *Settings) (err error) { s.sec.trustPEM, err = readPEM(v); return err })},
+	{Name: "ssl.truststore.certificates", Roles: Consumer | Producer, Default: "(none)", Option: "tls.Config.RootCAs from inline PEM",
+		apply: sslKey("ssl.truststore.certificates", func(v string, s *Settings) error { s.sec.trustPEM = []byte(v); return nil })},
+	{Name: "ssl.keystore.type", Roles: Consumer | Producer, Default: "PEM", Option: "PEM only", apply: sslKey("ssl.keystore.type", pemType)},
+	{Name: "ssl.keystore.location", Roles: Consumer | Producer, Default: "(no client certificate)", Option: "tls.Config.Certificates from a PEM file (key and chain) on the ferry server",
+		apply: sslKey("ssl.keystore.location", func(v string, s *Settings) error {
+			b, err := readPEM(v)
+			s.sec.keyPEM, s.sec.certPEM = b, b
+			return err
+		})},
+	{Name: "ssl.keystore.key", Roles: Consumer | Producer, Default: "(none)", Option: "the private key of tls.Config.Certificates, inline PEM; secret, never logged", Secret: true,
+		apply: sslKey("ssl.keystore.key", func(v string, s *Settings) error { s.sec.keyPEM = []byte(v); return nil })},
+	{Name: "ssl.keystore.certificate.chain", Roles: Consumer | Producer, Default: "(none)", Option: "the chain of tls.Config.Certificates, inline PEM",
+		apply: sslKey("ssl.keystore.certificate.chain", func(v string, s *Settings) error { s.sec.certPEM = []byte(v); return nil })},
+	{Name: "ssl.endpoint.identification.algorithm", Roles: Consumer | Producer, Default: "https", Option: "tls.Config hostname verification (empty turns it off)",
+		apply: sslKey("ssl.endpoint.identification.algorithm", func(v string, s *Settings) error {
+			switch v {
+			case "https":
+			case "":
+				s.sec.noHostnameCheck = true
+			default:
+				return fmt.Errorf(`must be "https" or empty, not %q`, v)
+			}
+			return nil
+		})},
+}
+
+func sslKey(name string, apply func(string, *Settings) error) func(string, *Settings) error {
+	return func(v string, s *Settings) error {
+		s.sec.sslKeysSet = append(s.sec.sslKeysSet, name)
+		return apply(v, s)
+	}
+}
+
+// finishSecurity checks the security keys together and appends their
+// franz-go options. field names the offending key in errors.
+func (s *Settings) finishSecurity() (field string, err error) {
+	sec := &s.sec
+	proto := sec.protocol
+	if proto == "" {
+		proto = "PLAINTEXT"
+	}
+	useSASL := proto == "SASL_PLAINTEXT" || proto == "SASL_SSL"
+	useTLS := proto == "SSL" || proto == "SASL_SSL"
+	switch {
+	case useSASL && !sec.jaasSet:
+		return "sasl.jaas.config", fmt.Errorf("is required with security.protocol=%s", proto)
+	case !useSASL && sec.jaasSet:
+		return "sasl.jaas.config", fmt.Errorf("needs security.protocol SASL_PLAINTEXT or SASL_SSL, not %s", proto)
+	case !useSASL && sec.mechanism != "":
+		return "sasl.mechanism", fmt.Errorf("needs security.protocol SASL_PLAINTEXT or SASL_SSL, not %s", proto)
+	case !useTLS && len(sec.sslKeysSet) > 0:
+		return sec.sslKeysSet[0], fmt.Errorf("needs security.protocol SSL or SASL_SSL, not %s", proto)
+	}
+	if useSASL {
+		var m sasl.Mechanism
+		switch sec.mechanism {
+		case "", "PLAIN":
+			m = plain.Auth{User: sec.user, Pass: sec.password}.AsMechanism()
+		case "SCRAM-SHA-256":
+			m = scram.Auth{User: sec.user, Pass: sec.password}.AsSha256Mechanism()
+		case "SCRAM-SHA-512":
+			m = scram.Auth{User: sec.user, Pass: sec.password}.AsSha512Mechanism()
+		}
+		s.Opts = append(s.Opts, kgo.SASL(m))
+	}
+	if useTLS {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if sec.trustPEM != nil {
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(sec.trustPEM) {
+				return "ssl.truststore.certificates", errors.New("holds no PEM certificate")
+			}
+			cfg.RootCAs = pool
+		}
+		if sec.keyPEM != nil || sec.certPEM != nil {
+			cert, err := tls.X509KeyPair(sec.certPEM, sec.keyPEM)
+			if err != nil {
+				// The key is secret: say what is wrong, not what it holds.
+				return "ssl.keystore.key", errors.New("with ssl.keystore.certificate.chain does not form a valid unencrypted PEM key pair")
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+		if sec.noHostnameCheck {
+			// As Kafka with an empty ssl.endpoint.identification.algorithm:
+			// the chain is verified, the host name is not.
+			roots := cfg.RootCAs
+			cfg.InsecureSkipVerify = true
+			cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+				certs := make([]*x509.Certificate, len(raw))
+				for i, r := range raw {
+					c, err := x509.ParseCertificate(r)
+					if err != nil {
+						return err
+					}
+					certs[i] = c
+				}
+				if len(certs) == 0 {
+					return errors.New("the broker sent no certificate")
+				}
+				inter := x509.NewCertPool()
+				for _, c := range certs[1:] {
+					inter.AddCert(c)
+				}
+				_, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+				return err
+			}
+		}
+		s.Opts = append(s.Opts, kgo.DialTLSConfig(cfg))
+	}
+	return "", nil
+}
