@@ -3,6 +3,8 @@ package sessions
 import (
 	"errors"
 	"testing"
+
+	"github.com/ferrykafka/ferry/connector/kafkaconf"
 )
 
 func TestRegistryBoundsAndReleases(t *testing.T) {
@@ -47,5 +49,28 @@ func TestCheckpointIdsMustIncrease(t *testing.T) {
 	}
 	if !c.Taken(0) || !c.Taken(7) || c.Taken(8) {
 		t.Error("Taken is wrong")
+	}
+}
+
+func TestClientIDs(t *testing.T) {
+	parse := func(props map[string]string) *kafkaconf.Settings {
+		s, err := kafkaconf.Parse(kafkaconf.Consumer, props)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		s    *kafkaconf.Settings
+		want string
+	}{
+		{nil, "ferry-source-1"},
+		{parse(nil), "ferry-source-1"},
+		{parse(map[string]string{"client.id.prefix": "orders-etl"}), "orders-etl-source-1"},
+		{parse(map[string]string{"client.id": "exact", "client.id.prefix": "ignored"}), "exact"},
+	} {
+		if got := clientID(tc.s, "source-1"); got != tc.want {
+			t.Errorf("clientID = %q, want %q", got, tc.want)
+		}
 	}
 }
