@@ -190,3 +190,19 @@ func TestRestoredFinishedSplitsFinishAtOnce(t *testing.T) {
 		t.Fatalf("a restored stop before its next offset: %v", st)
 	}
 }
+
+// TestRestoreStartsPartitionsMissingFromStateAtEarliest restores a state that
+// knows one partition of two: the other is read from earliest, as a
+// discovered partition would be.
+func TestRestoreStartsPartitionsMissingFromStateAtEarliest(t *testing.T) {
+	f := startFerry(t)
+	topic := f.createTopic(t, 2)
+	produceNumbered(t, topic, 2, 4)
+	open := bounded(topic)
+	open.Spec.StartingOffsets = &ferryv1.OffsetsInitializer{Kind: &ferryv1.OffsetsInitializer_Latest_{Latest: &ferryv1.OffsetsInitializer_Latest{}}}
+	open.Restore = &ferryv1.SourceState{Splits: []*ferryv1.SplitState{{Topic: topic, Partition: 0, NextOffset: 2, StoppingOffset: i64(4)}}}
+	res := f.readBounded(t, open)
+	if got := values(res.records); got != "p0[0/2..0/3]#2 p1[1/0..1/3]#4" {
+		t.Fatalf("read %q, want partition 0 from its state and partition 1 from earliest (not latest)", got)
+	}
+}

@@ -95,8 +95,11 @@ func TestSubscriptions(t *testing.T) {
 	}
 }
 
+// TestParallelReadersOwnFlinksSplits runs the readers of one source on two
+// ferry servers that know nothing of each other.
 func TestParallelReadersOwnFlinksSplits(t *testing.T) {
 	f := startFerry(t)
+	other := startFerry(t)
 	const partitions, readers = 7, 3
 	topic := f.createTopic(t, partitions)
 	produceNumbered(t, topic, partitions, 2)
@@ -105,7 +108,11 @@ func TestParallelReadersOwnFlinksSplits(t *testing.T) {
 	for i := int32(0); i < readers; i++ {
 		open := bounded(topic)
 		open.ReaderIndex, open.Parallelism = i, i32(readers)
-		res := f.readBounded(t, open)
+		server := f
+		if i > 0 {
+			server = other
+		}
+		res := server.readBounded(t, open)
 		for _, sp := range res.opened.GetSplits() {
 			if prev, dup := owned[sp.GetPartition()]; dup {
 				t.Fatalf("partition %d owned by readers %d and %d", sp.GetPartition(), prev, i)
