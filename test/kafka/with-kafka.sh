@@ -160,7 +160,7 @@ cleanup() {
   fi
   # First run: the broker JVM dumped its class-data-sharing archive on exit.
   if [[ -n "$broker_cds_new" && -s "$broker_cds_new" && -z "$broker_killed" ]]; then
-    mv -f "$broker_cds_new" "$cds_dir/broker.jsa"
+    mv -f "$broker_cds_new" "$cds_dir/broker-$cds_gen.jsa"
   fi
   [[ -n "$broker_cds_new" ]] && rm -f "$broker_cds_new"
   if [[ -n "$tmp" && -d "$tmp" ]]; then
@@ -192,7 +192,10 @@ jvm_opts=($heap_opts -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20
   -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent
   -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
   -Dlog4j2.configurationFile="$script_dir/log4j2.properties"
-  -Dkafka.logs.dir="$tmp")
+  -Dkafka.logs.dir="$tmp"
+  # Kafka turns the PEM key into an in-memory PKCS12 key entry, which the JDK
+  # protects with 10000 PBKDF2 rounds (twice, ~0.25 s in a cold JVM): 1 will do.
+  -Dkeystore.pkcs12.keyPbeIterationCount=1)
 
 # A Kafka Uuid (what `kafka.tools.StorageTool random-uuid` prints: 16 random
 # bytes, URL-safe base64 without padding, never starting with '-', not the
@@ -209,17 +212,22 @@ while True:
 }
 
 # JVM class-data-sharing (AppCDS): the first run of each JVM (format tool,
-# broker) dumps the classes it loaded into $cds_dir/NAME.jsa at exit; later
-# runs map that archive, which cuts their startup by roughly a third.
+# broker) dumps the classes it loaded into $cds_dir/NAME-$cds_gen.jsa at exit;
+# later runs map that archive, which cuts their startup by roughly a third.
+# Bump cds_gen when the broker starts loading other classes (new listener
+# types, ...) so that existing caches dump fresh archives; older generations
+# are deleted then.
+readonly cds_gen=2 # 2: SASL_PLAINTEXT + SSL listeners, SCRAM at format time
 # cds_opt NAME -> sets cds_opt (an -XX option, or empty) and cds_new.
 cds_opt() {
   cds_opt=
   cds_new=
   [[ $use_cds == 1 ]] || return 0
-  if [[ -s "$cds_dir/$1.jsa" ]]; then
-    cds_opt=-XX:SharedArchiveFile=$cds_dir/$1.jsa
+  if [[ -s "$cds_dir/$1-$cds_gen.jsa" ]]; then
+    cds_opt=-XX:SharedArchiveFile=$cds_dir/$1-$cds_gen.jsa
   elif mkdir -p "$cds_dir" 2>/dev/null; then
-    cds_new=$cds_dir/$1.jsa.$$.tmp
+    rm -f "$cds_dir/$1.jsa" "$cds_dir/$1"-[0-9]*.jsa
+    cds_new=$cds_dir/$1-$cds_gen.jsa.$$.tmp
     cds_opt=-XX:ArchiveClassesAtExit=$cds_new
   fi
 }
@@ -227,8 +235,8 @@ cds_opt() {
 # logs a warning; drop such an archive so the next run recreates it.
 cds_check() { # NAME
   if [[ -z "$cds_new" && -n "$cds_opt" ]] &&
-    grep -F '][cds' "$log_file" 2>/dev/null | grep -qF "$1.jsa"; then
-    rm -f "$cds_dir/$1.jsa"
+    grep -F '][cds' "$log_file" 2>/dev/null | grep -qF "$1-$cds_gen.jsa"; then
+    rm -f "$cds_dir/$1-$cds_gen.jsa"
   fi
 }
 
@@ -293,9 +301,12 @@ listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.secu
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 
-# SSL: server authentication only.
+# SSL: server authentication only. (The truststore is unused with
+# client.auth=none; naming the CA spares parsing the JDK's cacerts.)
 listener.name.ssl.ssl.keystore.type=PEM
 listener.name.ssl.ssl.keystore.location=$tmp/tls/server-keystore.pem
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=$tmp/tls/ca.pem
 listener.name.ssl.ssl.client.auth=none
 
 # Single node: every internal topic has exactly one replica.
@@ -413,7 +424,7 @@ for attempt in 1 2 3; do
     die "kafka.tools.StorageTool format failed"
   fi
   if [[ -n "$cds_new" ]]; then
-    if [[ -s "$cds_new" ]]; then mv -f "$cds_new" "$cds_dir/format.jsa"; else rm -f "$cds_new"; fi
+    if [[ -s "$cds_new" ]]; then mv -f "$cds_new" "$cds_dir/format-$cds_gen.jsa"; else rm -f "$cds_new"; fi
   fi
   cds_check format
 
