@@ -45,10 +45,10 @@ func toStatus(err error) error {
 		return status.Error(codes.Unimplemented, err.Error())
 	case errors.Is(err, sessions.ErrTooManySessions):
 		return status.Error(codes.ResourceExhausted, err.Error())
-	case errors.As(err, &unavailable):
-		return status.Error(codes.Unavailable, err.Error())
 	case errors.As(err, &kafkaErr):
 		return status.Error(kafkaCode(kafkaErr), err.Error())
+	case errors.As(err, &unavailable):
+		return status.Error(codes.Unavailable, err.Error())
 	}
 	return status.Error(codes.Unknown, err.Error())
 }
