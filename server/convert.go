@@ -335,6 +335,9 @@ func (s *Server) sinkConfig(open *ferryv1.OpenSink) (sink.Config, error) {
 		if spec.GetTransactionalIdPrefix() == "" {
 			return cfg, connector.Invalid("open.spec.transactional_id_prefix", "is required with DELIVERY_GUARANTEE_EXACTLY_ONCE")
 		}
+		if strings.ContainsAny(spec.GetTransactionalIdPrefix(), " \t\n") {
+			return cfg, connector.Invalid("open.spec.transactional_id_prefix", "must not contain white space")
+		}
 		cfg.Guarantee = sink.ExactlyOnce
 	default:
 		return cfg, connector.Invalid("open.spec.delivery_guarantee", "unknown value %d", spec.GetDeliveryGuarantee())
@@ -353,8 +356,24 @@ func (s *Server) sinkConfig(open *ferryv1.OpenSink) (sink.Config, error) {
 	if cfg.Settings, err = properties(kafkaconf.Producer, "open.spec", spec.GetProperties()); err != nil {
 		return cfg, err
 	}
-	if len(open.GetRestore().GetTransactions()) > 0 {
-		return cfg, fmt.Errorf("open.restore: %w", connector.ErrUnsupported)
+	cfg.TransactionalIDPrefix = spec.GetTransactionalIdPrefix()
+	if n := len(open.GetRestore().GetTransactions()); n > 0 && cfg.Guarantee != sink.ExactlyOnce {
+		return cfg, connector.Invalid("open.restore.transactions", "only EXACTLY_ONCE sessions restore transactions (got %d)", n)
+	}
+	for i, t := range open.GetRestore().GetTransactions() {
+		f := fmt.Sprintf("open.restore.transactions[%d]", i)
+		switch {
+		case !strings.HasPrefix(t.GetTransactionalId(), fmt.Sprintf("%s-%d-", cfg.TransactionalIDPrefix, cfg.WriterIndex)):
+			return cfg, connector.Invalid(f+".transactional_id", "%q is not a transactional id of prefix %q and writer %d", t.GetTransactionalId(), cfg.TransactionalIDPrefix, cfg.WriterIndex)
+		case t.GetProducerId() < 0:
+			return cfg, connector.Invalid(f+".producer_id", "must be >= 0, got %d", t.GetProducerId())
+		case t.GetProducerEpoch() < 0 || t.GetProducerEpoch() > 32767:
+			return cfg, connector.Invalid(f+".producer_epoch", "must be in 0..32767, got %d", t.GetProducerEpoch())
+		}
+		cfg.Restore = append(cfg.Restore, sink.Prepared{
+			TransactionalID: t.GetTransactionalId(), ProducerID: t.GetProducerId(), ProducerEpoch: int16(t.GetProducerEpoch()),
+			CheckpointID: t.GetCheckpointId(), TransactionVersion: t.GetTransactionVersion(),
+		})
 	}
 	return cfg, nil
 }

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ferrykafka/ferry/connector/sink"
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
 	"github.com/ferrykafka/ferry/sessions"
 )
@@ -31,7 +32,7 @@ func (s *Server) Write(stream ferryv1.SinkService_WriteServer) error {
 		return toStatus(err)
 	}
 	defer sess.Abort()
-	if err := stream.Send(&ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Opened{Opened: &ferryv1.SinkOpened{SessionId: sess.ID}}}); err != nil {
+	if err := stream.Send(&ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Opened{Opened: &ferryv1.SinkOpened{SessionId: sess.ID, RestoredTransactions: int32(len(cfg.Restore))}}}); err != nil {
 		return err
 	}
 	reqs, recvErr := receive(ctx, stream.Recv)
@@ -59,17 +60,30 @@ func (s *Server) Write(stream ferryv1.SinkService_WriteServer) error {
 					return toStatus(err)
 				}
 			case *ferryv1.WriteRequest_Checkpoint:
-				written, err := sess.Checkpoint(ctx, k.Checkpoint.GetCheckpointId())
+				id := k.Checkpoint.GetCheckpointId()
+				res, err := sess.Checkpoint(ctx, id)
 				if err != nil {
 					return toStatus(err)
 				}
-				if err := stream.Send(&ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Flushed{Flushed: &ferryv1.CheckpointFlushed{
-					CheckpointId: k.Checkpoint.GetCheckpointId(), RecordsWritten: written,
-				}}}); err != nil {
+				resp := &ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Flushed{Flushed: &ferryv1.CheckpointFlushed{
+					CheckpointId: id, RecordsWritten: res.Written,
+				}}}
+				if cfg.Guarantee == sink.ExactlyOnce {
+					resp = &ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Prepared{Prepared: &ferryv1.Prepared{
+						CheckpointId: id, State: sinkState(res.Prepared),
+					}}}
+				}
+				if err := stream.Send(resp); err != nil {
 					return err
 				}
 			case *ferryv1.WriteRequest_Commit:
-				return status.Error(codes.FailedPrecondition, "commit: only EXACTLY_ONCE sessions have transactions to commit")
+				id := k.Commit.GetCheckpointId()
+				if err := sess.Commit(ctx, id); err != nil {
+					return toStatus(err)
+				}
+				if err := stream.Send(&ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Committed{Committed: &ferryv1.TransactionsCommitted{CheckpointId: id}}}); err != nil {
+					return err
+				}
 			case *ferryv1.WriteRequest_Close:
 				written, err := sess.Close(ctx)
 				if err != nil {
@@ -95,4 +109,15 @@ func writeKind(r *ferryv1.WriteRequest) string {
 		return "close"
 	}
 	return "a message without kind"
+}
+
+func sinkState(ps []sink.Prepared) *ferryv1.SinkState {
+	st := &ferryv1.SinkState{Transactions: make([]*ferryv1.PreparedTransaction, len(ps))}
+	for i, p := range ps {
+		st.Transactions[i] = &ferryv1.PreparedTransaction{
+			TransactionalId: p.TransactionalID, ProducerId: p.ProducerID, ProducerEpoch: int32(p.ProducerEpoch),
+			CheckpointId: p.CheckpointID, TransactionVersion: p.TransactionVersion,
+		}
+	}
+	return st
 }

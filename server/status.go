@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ferrykafka/ferry/connector"
+	"github.com/ferrykafka/ferry/connector/sink"
 	"github.com/ferrykafka/ferry/sessions"
 )
 
@@ -30,11 +31,14 @@ func toStatus(err error) error {
 		unavailable *connector.UnavailableError
 		order       *sessions.OrderError
 		noOffset    *connector.NoOffsetError
+		dataLoss    *sink.DataLossError
 		kafkaErr    *kerr.Error
 	)
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
+	case errors.As(err, &dataLoss):
+		return status.Error(codes.DataLoss, err.Error())
 	case errors.As(err, &invalid):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.As(err, &notFound):

@@ -2,7 +2,9 @@ package sessions
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -21,7 +23,8 @@ type Sink struct {
 	checkpoints Checkpoints
 }
 
-// OpenSink registers a session in reg and opens its writer.
+// OpenSink registers a session in reg and opens its writer (which, under
+// EXACTLY_ONCE, first commits cfg.Restore).
 func OpenSink(ctx context.Context, reg *Registry, cfg sink.Config) (*Sink, error) {
 	id, release, err := reg.Acquire("sink")
 	if err != nil {
@@ -41,30 +44,60 @@ func (s *Sink) Write(ctx context.Context, seq int64, recs []*kgo.Record) error {
 	return s.writer.Write(ctx, seq, recs)
 }
 
+// CheckpointResult is the answer to a checkpoint.
+type CheckpointResult struct {
+	// Written counts the records Kafka acknowledged so far.
+	Written int64
+	// Prepared lists, under EXACTLY_ONCE, every prepared transaction not
+	// committed yet, this checkpoint's included (if it had records).
+	Prepared []sink.Prepared
+}
+
 // Checkpoint takes checkpoint id: under NONE it answers at once, under
-// AT_LEAST_ONCE it first waits until Kafka acknowledged every record. It
-// returns the number of records written so far, an *OrderError when id does
-// not increase, or the first record error.
-func (s *Sink) Checkpoint(ctx context.Context, id int64) (int64, error) {
+// AT_LEAST_ONCE it first waits until Kafka acknowledged every record, under
+// EXACTLY_ONCE it pre-commits the open transaction. It returns an
+// *OrderError when id does not increase, or the first record error.
+func (s *Sink) Checkpoint(ctx context.Context, id int64) (CheckpointResult, error) {
 	if err := s.checkpoints.Begin(id); err != nil {
-		return 0, err
+		return CheckpointResult{}, err
 	}
-	if s.guarantee == sink.AtLeastOnce {
-		if err := s.writer.Flush(ctx); err != nil {
-			return 0, err
-		}
-	} else if err := s.writer.Err(); err != nil {
-		return 0, err
+	var res CheckpointResult
+	var err error
+	switch s.guarantee {
+	case sink.ExactlyOnce:
+		res.Prepared, err = s.writer.Prepare(ctx, id)
+	case sink.AtLeastOnce:
+		err = s.writer.Flush(ctx)
+	default:
+		err = s.writer.Err()
 	}
-	return s.writer.Written(), nil
+	res.Written = s.writer.Written()
+	return res, err
+}
+
+// Commit commits the prepared transactions of checkpoints up to id
+// (EXACTLY_ONCE). It returns an *OrderError for another guarantee or a
+// checkpoint never taken.
+func (s *Sink) Commit(ctx context.Context, id int64) error {
+	if s.guarantee != sink.ExactlyOnce {
+		return &OrderError{Message: "commit", Rule: "only EXACTLY_ONCE sessions have transactions to commit"}
+	}
+	if !s.checkpoints.Taken(id) {
+		return &OrderError{Message: "commit", Rule: fmt.Sprintf("checkpoint %d was never taken in this session", id)}
+	}
+	return s.writer.Commit(ctx, id)
 }
 
 // Close flushes, closes the writer and releases the session. It returns the
-// number of records Kafka acknowledged, or the first record error.
+// number of records Kafka acknowledged, or the first record error. Under
+// EXACTLY_ONCE the open transaction is aborted and prepared ones are left
+// for a commit after a restore.
 func (s *Sink) Close(ctx context.Context) (int64, error) {
 	defer s.Abort()
-	if err := s.writer.Flush(ctx); err != nil {
-		return 0, err
+	if s.guarantee != sink.ExactlyOnce {
+		if err := s.writer.Flush(ctx); err != nil {
+			return 0, err
+		}
 	}
 	return s.writer.Written(), nil
 }
@@ -73,7 +106,9 @@ func (s *Sink) Close(ctx context.Context) (int64, error) {
 // safe to call after Close.
 func (s *Sink) Abort() {
 	s.closeOnce.Do(func() {
-		s.writer.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.writer.Close(ctx)
 		s.release()
 	})
 }

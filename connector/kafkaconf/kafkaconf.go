@@ -66,6 +66,8 @@ type Settings struct {
 	// PrefetchMaxBytes is prefetch.max.bytes (default 64 MiB): the bytes of
 	// records a source session fetches ahead of its client.
 	PrefetchMaxBytes int
+	// TransactionTimeout is transaction.timeout.ms (default 60 s, Kafka's).
+	TransactionTimeout time.Duration
 	// MaxPollRecords is max.poll.records (default 10000): records a source
 	// takes from its fetch buffer at once.
 	MaxPollRecords int
@@ -195,6 +197,15 @@ var table = []Property{
 			s.Opts = append(s.Opts, kgo.MaxProduceRequestsInflightPerBroker(n))
 			return nil
 		}},
+	{Name: "transaction.timeout.ms", Roles: Producer, Default: "60000", Option: "kgo.TransactionTimeout (EXACTLY_ONCE); above the broker's transaction.max.timeout.ms is refused at open",
+		apply: func(v string, s *Settings) error {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 1 {
+				return fmt.Errorf("must be an integer number of milliseconds >= 1, not %q", v)
+			}
+			s.TransactionTimeout = time.Duration(n) * time.Millisecond
+			return nil
+		}},
 	{Name: "register.consumer.metrics", Roles: Consumer, Default: "(ignored)", Option: "none: ferry has no per-consumer metrics yet", Ignored: true, apply: ignore},
 	{Name: "max.partition.fetch.bytes", Roles: Consumer, Default: "1048576", Option: "kgo.FetchMaxPartitionBytes",
 		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.FetchMaxPartitionBytes(n) })},
@@ -296,6 +307,7 @@ func Parse(role Role, props map[string]string) (*Settings, error) {
 		DiscoveryInterval:         -1,
 		PrefetchMaxBytes:          64 << 20,
 		MaxPollRecords:            10000,
+		TransactionTimeout:        time.Minute,
 		autoCommitInterval:        5 * time.Second,
 	}
 	keys := make([]string, 0, len(props))

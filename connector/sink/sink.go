@@ -10,7 +10,6 @@ package sink
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -47,6 +46,11 @@ type Config struct {
 	// WriterIndex in [0, Parallelism); used by the fixed partitioner.
 	WriterIndex int
 	Parallelism int
+	// TransactionalIDPrefix names the transactions (EXACTLY_ONCE).
+	TransactionalIDPrefix string
+	// Restore holds prepared transactions to commit before writing
+	// (EXACTLY_ONCE).
+	Restore []Prepared
 	// Settings from the session's properties; nil means defaults.
 	Settings *kafkaconf.Settings
 	// ClientID of the Kafka client.
@@ -55,7 +59,8 @@ type Config struct {
 
 // Writer writes records of one sink session.
 type Writer struct {
-	cl           *kgo.Client
+	cl           *kgo.Client   // NONE, AT_LEAST_ONCE; under EXACTLY_ONCE for admin requests
+	txn          *transactions // EXACTLY_ONCE only
 	defaultTopic string
 	written      atomic.Int64
 
@@ -63,13 +68,12 @@ type Writer struct {
 	err error // first record error, sticky
 }
 
-// Open connects a writer. It returns *connector.UnavailableError when Kafka
-// cannot be reached and connector.ErrUnsupported (wrapped) for EXACTLY_ONCE,
-// which this version does not implement yet.
+// Open connects a writer. Under EXACTLY_ONCE it first commits the restore
+// state's transactions (a *DataLossError when one can no longer be
+// committed), then aborts this writer's lingering transactions, then opens
+// a transaction. It returns *connector.UnavailableError when Kafka cannot
+// be reached.
 func Open(ctx context.Context, cfg Config) (*Writer, error) {
-	if cfg.Guarantee == ExactlyOnce {
-		return nil, fmt.Errorf("delivery_guarantee EXACTLY_ONCE: %w", connector.ErrUnsupported)
-	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Cluster.BootstrapServers...),
 		kgo.RecordPartitioner(newPartitioner(cfg.Partitioner, cfg.WriterIndex)),
@@ -81,9 +85,10 @@ func Open(ctx context.Context, cfg Config) (*Writer, error) {
 	if cfg.ClientID != "" {
 		opts = append(opts, kgo.ClientID(cfg.ClientID))
 	}
-	if cfg.Settings != nil {
-		opts = append(opts, cfg.Settings.Opts...)
+	if cfg.Settings == nil {
+		cfg.Settings, _ = kafkaconf.Parse(kafkaconf.Producer, nil)
 	}
+	opts = append(opts, cfg.Settings.Opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, connector.Invalid("properties", "%v", err)
@@ -92,8 +97,56 @@ func Open(ctx context.Context, cfg Config) (*Writer, error) {
 		cl.Close()
 		return nil, &connector.UnavailableError{Op: "connecting", Err: err}
 	}
-	return &Writer{cl: cl, defaultTopic: cfg.DefaultTopic}, nil
+	w := &Writer{cl: cl, defaultTopic: cfg.DefaultTopic}
+	if cfg.Guarantee != ExactlyOnce {
+		return w, nil
+	}
+	if err := w.openTransactions(ctx, cfg, opts); err != nil {
+		w.Close(ctx)
+		return nil, err
+	}
+	return w, nil
 }
+
+func (w *Writer) openTransactions(ctx context.Context, cfg Config, opts []kgo.Opt) error {
+	timeout := cfg.Settings.TransactionTimeout
+	for _, p := range cfg.Restore {
+		if err := recoverCommit(ctx, w.cl, p); err != nil {
+			return err
+		}
+	}
+	if err := abortLingering(ctx, w.cl, cfg.TransactionalIDPrefix, cfg.WriterIndex, timeout); err != nil {
+		return err
+	}
+	w.txn = &transactions{
+		prefix: cfg.TransactionalIDPrefix, index: cfg.WriterIndex, version: transactionVersion(ctx, w.cl),
+		opts: append(opts, kgo.TransactionTimeout(timeout)), idle: make(map[int]*txnProducer), inUse: make(map[int]bool),
+	}
+	cur, err := w.txn.take(ctx)
+	if err != nil {
+		return err
+	}
+	w.txn.current = cur
+	return nil
+}
+
+// Prepare pre-commits the open transaction for checkpoint id (EXACTLY_ONCE)
+// and returns every prepared transaction not committed yet.
+func (w *Writer) Prepare(ctx context.Context, id int64) ([]Prepared, error) {
+	err := w.txn.prepare(ctx, id, func(cl *kgo.Client) error {
+		if err := cl.Flush(ctx); err != nil {
+			return err
+		}
+		return w.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w.txn.state(), nil
+}
+
+// Commit commits the prepared transactions of checkpoints up to id.
+func (w *Writer) Commit(ctx context.Context, id int64) error { return w.txn.commit(ctx, id) }
 
 // Write produces the records of batch seq. A record with an empty topic goes
 // to the default topic. It blocks only while franz-go's buffer is full, and
@@ -107,7 +160,12 @@ func (w *Writer) Write(ctx context.Context, seq int64, recs []*kgo.Record) error
 			r.Topic = w.defaultTopic
 		}
 		idx := i
-		w.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+		cl := w.cl
+		if w.txn != nil {
+			cl = w.txn.current.cl
+			w.txn.current.records++
+		}
+		cl.Produce(ctx, r, func(r *kgo.Record, err error) {
 			if err != nil {
 				w.fail(&connector.RecordError{Batch: seq, Index: idx, Topic: r.Topic, Err: recordErr(r, err)})
 				return
@@ -121,7 +179,11 @@ func (w *Writer) Write(ctx context.Context, seq int64, recs []*kgo.Record) error
 // Flush waits until Kafka answered every record written so far, and returns
 // the first record error.
 func (w *Writer) Flush(ctx context.Context) error {
-	if err := w.cl.Flush(ctx); err != nil {
+	cl := w.cl
+	if w.txn != nil {
+		cl = w.txn.current.cl
+	}
+	if err := cl.Flush(ctx); err != nil {
 		return err
 	}
 	return w.Err()
@@ -145,8 +207,15 @@ func (w *Writer) fail(err error) {
 	}
 }
 
-// Close closes the Kafka client; unflushed records are failed, not written.
-func (w *Writer) Close() { w.cl.Close() }
+// Close closes the Kafka clients; unflushed records are failed, not
+// written. Under EXACTLY_ONCE it aborts the open transaction and leaves the
+// prepared ones for a commit after a restore.
+func (w *Writer) Close(ctx context.Context) {
+	if w.txn != nil {
+		w.txn.close(ctx)
+	}
+	w.cl.Close()
+}
 
 // recordErr turns franz-go's record errors into connector errors where one
 // fits.

@@ -1,0 +1,295 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ferrykafka/ferry/connector"
+)
+
+// Prepared is a pre-committed transaction: what committing it needs, also
+// after a restart of ferry.
+type Prepared struct {
+	TransactionalID string
+	ProducerID      int64
+	ProducerEpoch   int16
+	CheckpointID    int64
+	// TransactionVersion is the cluster's transaction.version (1 or 2) when
+	// the transaction ran; under 2 the broker bumps the epoch at every
+	// commit and abort (KIP-890).
+	TransactionVersion int32
+}
+
+// txnProducer is one transactional franz-go client, owner of transactional
+// id {prefix}-{writer index}-{n}.
+type txnProducer struct {
+	n       int
+	id      string
+	cl      *kgo.Client
+	records int64 // produced in the open transaction
+}
+
+type preparedTxn struct {
+	Prepared
+	p *txnProducer
+}
+
+// transactions is the exactly-once state of a writer: the producer of the
+// open transaction, the prepared ones, and the pool of idle producers.
+type transactions struct {
+	prefix   string
+	index    int
+	opts     []kgo.Opt // for new producers, without the transactional id
+	version  int32
+	current  *txnProducer
+	prepared []preparedTxn
+	idle     map[int]*txnProducer // committed, reusable
+	inUse    map[int]bool
+}
+
+func txnID(prefix string, index, n int) string { return fmt.Sprintf("%s-%d-%d", prefix, index, n) }
+
+// take returns the idle producer with the lowest n, or a new one with the
+// lowest n not in use, in a new transaction.
+func (t *transactions) take(ctx context.Context) (*txnProducer, error) {
+	var p *txnProducer
+	if len(t.idle) > 0 {
+		ns := make([]int, 0, len(t.idle))
+		for n := range t.idle {
+			ns = append(ns, n)
+		}
+		sort.Ints(ns)
+		p = t.idle[ns[0]]
+		delete(t.idle, ns[0])
+	} else {
+		n := 0
+		for t.inUse[n] {
+			n++
+		}
+		id := txnID(t.prefix, t.index, n)
+		cl, err := kgo.NewClient(append(t.opts, kgo.TransactionalID(id))...)
+		if err != nil {
+			return nil, connector.Invalid("properties", "%v", err)
+		}
+		// Initialising the producer id fences an older producer of the same
+		// id and aborts its open transaction.
+		if _, _, err := cl.ProducerID(ctx); err != nil {
+			cl.Close()
+			if errors.Is(err, kerr.InvalidTransactionTimeout) {
+				return nil, connector.Invalid(`properties["transaction.timeout.ms"]`, "is above the broker's transaction.max.timeout.ms (%v)", err)
+			}
+			return nil, &connector.UnavailableError{Op: "initialising transactional id " + id, Err: err}
+		}
+		p = &txnProducer{n: n, id: id, cl: cl}
+	}
+	t.inUse[p.n] = true
+	if err := p.cl.BeginTransaction(); err != nil {
+		return nil, err
+	}
+	p.records = 0
+	return p, nil
+}
+
+// prepare flushes the open transaction without committing it, records it as
+// prepared for checkpoint id and opens a new transaction on another
+// producer. An empty transaction is not prepared (FLINK-31363): nothing to
+// commit, no broker call.
+func (t *transactions) prepare(ctx context.Context, id int64, flush func(*kgo.Client) error) error {
+	p := t.current
+	if p.records == 0 {
+		return nil
+	}
+	if err := flush(p.cl); err != nil {
+		return err
+	}
+	pid, epoch, err := p.cl.ProducerID(ctx)
+	if err != nil {
+		return err
+	}
+	next, err := t.take(ctx)
+	if err != nil {
+		return err
+	}
+	t.prepared = append(t.prepared, preparedTxn{Prepared{
+		TransactionalID: p.id, ProducerID: pid, ProducerEpoch: epoch, CheckpointID: id, TransactionVersion: t.version,
+	}, p})
+	t.current = next
+	return nil
+}
+
+// state lists the prepared transactions not committed yet.
+func (t *transactions) state() []Prepared {
+	out := make([]Prepared, len(t.prepared))
+	for i, p := range t.prepared {
+		out[i] = p.Prepared
+	}
+	return out
+}
+
+// commit commits every prepared transaction of a checkpoint up to id, in
+// order, and returns their producers to the pool.
+func (t *transactions) commit(ctx context.Context, id int64) error {
+	for len(t.prepared) > 0 && t.prepared[0].CheckpointID <= id {
+		p := t.prepared[0]
+		if err := p.p.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			return fmt.Errorf("committing transaction %s of checkpoint %d: %w", p.TransactionalID, p.CheckpointID, err)
+		}
+		t.prepared = t.prepared[1:]
+		if t.version >= 2 {
+			// The commit bumped the epoch: the next transaction of this
+			// producer has a producer id and epoch of its own.
+			t.idle[p.p.n] = p.p
+		} else {
+			// Under transaction version 1 the epoch stays; a new client
+			// bumps it (InitProducerId), so that a stored id and epoch can
+			// never commit a later transaction (FLINK-8132).
+			p.p.cl.Close()
+		}
+		delete(t.inUse, p.p.n)
+	}
+	return nil
+}
+
+// close aborts the open transaction and closes every producer. Prepared
+// transactions stay open on the broker for a commit after a restore.
+func (t *transactions) close(ctx context.Context) {
+	if t.current != nil {
+		if t.current.records > 0 {
+			_ = t.current.cl.EndTransaction(ctx, kgo.TryAbort)
+		}
+		t.current.cl.Close()
+	}
+	for _, p := range t.prepared {
+		p.p.cl.Close()
+	}
+	for _, p := range t.idle {
+		p.cl.Close()
+	}
+}
+
+// transactionVersion asks the cluster for its finalized transaction.version
+// feature, reporting 1 when it is absent or below 2.
+func transactionVersion(ctx context.Context, cl *kgo.Client) int32 {
+	resp, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, cl)
+	if err != nil {
+		return 1
+	}
+	for _, f := range resp.FinalizedFeatures {
+		if f.Name == "transaction.version" && f.MaxVersionLevel >= 2 {
+			return int32(f.MaxVersionLevel)
+		}
+	}
+	return 1
+}
+
+// DataLossError is returned when a prepared transaction of a restore state can
+// no longer be committed: the broker aborted it (its timeout expired) or
+// forgot it.
+type DataLossError struct {
+	CheckpointID    int64
+	TransactionalID string
+	Reason          string
+}
+
+func (e *DataLossError) Error() string {
+	return fmt.Sprintf("the transaction %s of checkpoint %d cannot be committed: %s", e.TransactionalID, e.CheckpointID, e.Reason)
+}
+
+// recoverCommit commits a prepared transaction of a restore state with a raw
+// EndTxn to its coordinator, using the stored producer id and epoch, before
+// anything initialises that transactional id again. A transaction that is
+// already committed counts as success; one the broker aborted is a
+// *DataLossError.
+func recoverCommit(ctx context.Context, cl *kgo.Client, p Prepared) error {
+	req := kmsg.NewPtrEndTxnRequest()
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = p.TransactionalID, p.ProducerID, p.ProducerEpoch, true
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return &connector.UnavailableError{Op: "committing " + p.TransactionalID, Err: err}
+	}
+	endErr := kerr.ErrorForCode(resp.ErrorCode)
+	if endErr == nil {
+		return nil
+	}
+	// The EndTxn was refused: find out what became of the transaction.
+	described, err := kadm.NewClient(cl).DescribeTransactions(ctx, p.TransactionalID)
+	if err != nil {
+		return &connector.UnavailableError{Op: "describing " + p.TransactionalID, Err: err}
+	}
+	d, ok := described[p.TransactionalID]
+	if !ok || errors.Is(d.Err, kerr.TransactionalIDNotFound) {
+		return &DataLossError{p.CheckpointID, p.TransactionalID, "the broker no longer knows the transactional id (it expired)"}
+	}
+	if d.Err != nil {
+		return &connector.UnavailableError{Op: "describing " + p.TransactionalID, Err: d.Err}
+	}
+	if d.ProducerID != p.ProducerID {
+		// A new producer id: the epoch rolled over at a commit (KIP-890) or
+		// the id was initialised again, which ferry does only after the
+		// transaction committed.
+		return nil
+	}
+	switch {
+	case d.State == "CompleteCommit" || d.State == "PrepareCommit":
+		return nil // committed before (a restore of the same checkpoint twice, FLINK-8086)
+	case (d.State == "CompleteAbort" || d.State == "PrepareAbort") && d.ProducerEpoch <= p.ProducerEpoch+1:
+		return &DataLossError{p.CheckpointID, p.TransactionalID, fmt.Sprintf("the broker aborted it (state %s; was transaction.timeout.ms shorter than the time to commit?)", d.State)}
+	case d.ProducerEpoch > p.ProducerEpoch:
+		// The producer moved on to later transactions, which it does only
+		// after this one committed; the EndTxn with the old epoch was refused
+		// and committed nothing newer (FLINK-8132).
+		return nil
+	}
+	return fmt.Errorf("committing %s of checkpoint %d: EndTxn refused (%w) while the transaction is %s at epoch %d", p.TransactionalID, p.CheckpointID, endErr, d.State, d.ProducerEpoch)
+}
+
+// abortLingering aborts, by fencing, every open transaction of
+// {prefix}-{index}-*. Call it after the restore state's transactions were
+// committed: what is still open was left by an earlier run of this writer
+// and would block read_committed readers until it times out (FLINK-40626).
+func abortLingering(ctx context.Context, cl *kgo.Client, prefix string, index int, timeout time.Duration) error {
+	adm := kadm.NewClient(cl)
+	listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing", "PrepareAbort", "PrepareCommit"})
+	if err != nil {
+		return &connector.UnavailableError{Op: "listing transactions", Err: err}
+	}
+	mine := fmt.Sprintf("%s-%d-", prefix, index)
+	for _, tx := range listed.Sorted() {
+		if !strings.HasPrefix(tx.TxnID, mine) {
+			continue
+		}
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.TransactionalID = &tx.TxnID
+		req.TransactionTimeoutMillis = int32(timeout / time.Millisecond)
+		req.ProducerID, req.ProducerEpoch = -1, -1
+		for {
+			resp, err := req.RequestWith(ctx, cl)
+			if err != nil {
+				return &connector.UnavailableError{Op: "aborting lingering transaction " + tx.TxnID, Err: err}
+			}
+			err = kerr.ErrorForCode(resp.ErrorCode)
+			if errors.Is(err, kerr.ConcurrentTransactions) {
+				select { // the abort is under way; ask again
+				case <-time.After(50 * time.Millisecond):
+					continue
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("aborting lingering transaction %s: %w", tx.TxnID, err)
+			}
+			break
+		}
+	}
+	return nil
+}
