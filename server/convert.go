@@ -380,9 +380,6 @@ func (s *Server) sinkConfig(open *ferryv1.OpenSink) (sink.Config, error) {
 
 // sinkRecords converts and checks the records of one batch.
 func sinkRecords(b *ferryv1.WriteBatch, defaultTopic string) ([]*kgo.Record, error) {
-	if b.GetConsumedOffsets() != nil {
-		return nil, fmt.Errorf("records.consumed_offsets (batch %d): %w", b.GetSequence(), connector.ErrUnsupported)
-	}
 	out := make([]*kgo.Record, len(b.GetRecords()))
 	for i, r := range b.GetRecords() {
 		field := fmt.Sprintf("records.records[%d] (batch sequence %d)", i, b.GetSequence())
@@ -411,4 +408,36 @@ func sinkRecords(b *ferryv1.WriteBatch, defaultTopic string) ([]*kgo.Record, err
 		out[i] = rec
 	}
 	return out, nil
+}
+
+// consumedOffsets converts and checks the source offsets of a batch; nil
+// when it carries none.
+func consumedOffsets(b *ferryv1.WriteBatch, g sink.Guarantee) (string, []sink.ConsumedOffset, error) {
+	co := b.GetConsumedOffsets()
+	if co == nil {
+		return "", nil, nil
+	}
+	field := fmt.Sprintf("records.consumed_offsets (batch sequence %d)", b.GetSequence())
+	switch {
+	case g != sink.ExactlyOnce:
+		return "", nil, connector.Invalid(field, "needs DELIVERY_GUARANTEE_EXACTLY_ONCE: offsets commit inside the sink's transaction")
+	case co.GetGroupId() == "":
+		return "", nil, connector.Invalid(field+".group_id", "is required")
+	case len(co.GetOffsets()) == 0:
+		return "", nil, connector.Invalid(field+".offsets", "must list at least one partition")
+	}
+	out := make([]sink.ConsumedOffset, len(co.GetOffsets()))
+	for i, o := range co.GetOffsets() {
+		f := fmt.Sprintf("%s.offsets[%d]", field, i)
+		switch {
+		case o.GetTopic() == "":
+			return "", nil, connector.Invalid(f+".topic", "must not be empty")
+		case o.GetPartition() < 0:
+			return "", nil, connector.Invalid(f+".partition", "must be >= 0, got %d", o.GetPartition())
+		case o.GetOffset() < 0:
+			return "", nil, connector.Invalid(f+".offset", "must be >= 0, got %d", o.GetOffset())
+		}
+		out[i] = sink.ConsumedOffset{Topic: o.GetTopic(), Partition: o.GetPartition(), Offset: o.GetOffset()}
+	}
+	return co.GetGroupId(), out, nil
 }

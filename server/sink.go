@@ -56,8 +56,17 @@ func (s *Server) Write(stream ferryv1.SinkService_WriteServer) error {
 				if err != nil {
 					return toStatus(err)
 				}
+				group, offsets, err := consumedOffsets(k.Records, cfg.Guarantee)
+				if err != nil {
+					return toStatus(err)
+				}
 				if err := sess.Write(ctx, k.Records.GetSequence(), recs); err != nil {
 					return toStatus(err)
+				}
+				if offsets != nil {
+					if err := sess.AddOffsets(ctx, group, offsets); err != nil {
+						return toStatus(err)
+					}
 				}
 			case *ferryv1.WriteRequest_Checkpoint:
 				id := k.Checkpoint.GetCheckpointId()

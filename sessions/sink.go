@@ -44,6 +44,12 @@ func (s *Sink) Write(ctx context.Context, seq int64, recs []*kgo.Record) error {
 	return s.writer.Write(ctx, seq, recs)
 }
 
+// AddOffsets commits consumed source offsets inside the open transaction
+// (EXACTLY_ONCE); see sink.Writer.AddOffsets.
+func (s *Sink) AddOffsets(ctx context.Context, group string, offsets []sink.ConsumedOffset) error {
+	return s.writer.AddOffsets(ctx, group, offsets)
+}
+
 // CheckpointResult is the answer to a checkpoint.
 type CheckpointResult struct {
 	// Written counts the records Kafka acknowledged so far.

@@ -32,11 +32,15 @@ type Prepared struct {
 // txnProducer is one transactional franz-go client, owner of transactional
 // id {prefix}-{writer index}-{n}.
 type txnProducer struct {
-	n       int
-	id      string
-	cl      *kgo.Client
-	records int64 // produced in the open transaction
+	n            int
+	id           string
+	cl           *kgo.Client
+	records      int64 // produced in the open transaction
+	offsetsAdded bool  // consumed offsets committed in the open transaction
 }
+
+// empty reports whether the open transaction holds nothing to commit.
+func (p *txnProducer) empty() bool { return p.records == 0 && !p.offsetsAdded }
 
 type preparedTxn struct {
 	Prepared
@@ -95,7 +99,7 @@ func (t *transactions) take(ctx context.Context) (*txnProducer, error) {
 	if err := p.cl.BeginTransaction(); err != nil {
 		return nil, err
 	}
-	p.records = 0
+	p.records, p.offsetsAdded = 0, false
 	return p, nil
 }
 
@@ -105,7 +109,7 @@ func (t *transactions) take(ctx context.Context) (*txnProducer, error) {
 // commit, no broker call.
 func (t *transactions) prepare(ctx context.Context, id int64, flush func(*kgo.Client) error) error {
 	p := t.current
-	if p.records == 0 {
+	if p.empty() {
 		return nil
 	}
 	if err := flush(p.cl); err != nil {
@@ -140,11 +144,17 @@ func (t *transactions) state() []Prepared {
 func (t *transactions) commit(ctx context.Context, id int64) error {
 	for len(t.prepared) > 0 && t.prepared[0].CheckpointID <= id {
 		p := t.prepared[0]
-		if err := p.p.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		var err error
+		if p.p.records == 0 {
+			err = endRaw(ctx, p.p, p.ProducerID, p.ProducerEpoch, true)
+		} else {
+			err = p.p.cl.EndTransaction(ctx, kgo.TryCommit)
+		}
+		if err != nil {
 			return fmt.Errorf("committing transaction %s of checkpoint %d: %w", p.TransactionalID, p.CheckpointID, err)
 		}
 		t.prepared = t.prepared[1:]
-		if t.version >= 2 {
+		if t.version >= 2 && p.p.records > 0 {
 			// The commit bumped the epoch: the next transaction of this
 			// producer has a producer id and epoch of its own.
 			t.idle[p.p.n] = p.p
@@ -162,11 +172,16 @@ func (t *transactions) commit(ctx context.Context, id int64) error {
 // close aborts the open transaction and closes every producer. Prepared
 // transactions stay open on the broker for a commit after a restore.
 func (t *transactions) close(ctx context.Context) {
-	if t.current != nil {
-		if t.current.records > 0 {
-			_ = t.current.cl.EndTransaction(ctx, kgo.TryAbort)
+	if p := t.current; p != nil {
+		switch {
+		case p.records > 0:
+			_ = p.cl.EndTransaction(ctx, kgo.TryAbort)
+		case p.offsetsAdded:
+			if pid, epoch, err := p.cl.ProducerID(ctx); err == nil {
+				_ = endRaw(ctx, p, pid, epoch, false)
+			}
 		}
-		t.current.cl.Close()
+		p.cl.Close()
 	}
 	for _, p := range t.prepared {
 		p.p.cl.Close()

@@ -429,7 +429,7 @@ func (r *Reader) list(ctx context.Context, o Offsets, keys []tp, topics []string
 		if r.group == "" {
 			return nil, connector.Invalid("group_id", "is required with committed offsets")
 		}
-		committed, err = adm.FetchOffsets(ctx, r.group)
+		committed, err = fetchOffsets(ctx, adm, r.group)
 	case Specific:
 	default:
 		return nil, fmt.Errorf("offsets kind %d: %w", o.Kind, connector.ErrUnsupported)
@@ -665,4 +665,21 @@ func unavailable(op string, err error) error {
 		return err
 	}
 	return &connector.UnavailableError{Op: op, Err: err}
+}
+
+// fetchOffsets fetches the group's committed offsets, waiting out the
+// retriable errors of a group coordinator that is still loading or moving.
+func fetchOffsets(ctx context.Context, adm *kadm.Client, group string) (kadm.OffsetResponses, error) {
+	for {
+		os, err := adm.FetchOffsets(ctx, group)
+		var ke *kerr.Error
+		if err == nil || !errors.As(err, &ke) || !ke.Retriable {
+			return os, err
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, err
+		}
+	}
 }

@@ -63,7 +63,10 @@ func TestSourceSpecValidation(t *testing.T) {
 		}, codes.InvalidArgument, []string{"open.spec.starting_offsets.committed.reset_strategy", "unknown value 42"}},
 		{"negative timestamp", func(o *ferryv1.OpenSource) { o.Spec.StartingOffsets = ts(-1) }, codes.InvalidArgument, []string{"open.spec.starting_offsets.timestamp_ms", "must be in 0.."}},
 		{"timestamp past year 9999", func(o *ferryv1.OpenSource) { o.Spec.StoppingOffsets = ts(1 << 62) }, codes.InvalidArgument, []string{"open.spec.stopping_offsets.timestamp_ms", "before year 10000"}},
-		{"stop timestamp before start timestamp", func(o *ferryv1.OpenSource) { o.Spec.StartingOffsets = ts(baseTs + 5000); o.Spec.StoppingOffsets = ts(baseTs) },
+		{"stop timestamp before start timestamp", func(o *ferryv1.OpenSource) {
+			o.Spec.StartingOffsets = ts(baseTs + 5000)
+			o.Spec.StoppingOffsets = ts(baseTs)
+		},
 			codes.InvalidArgument, []string{"open.spec.stopping_offsets.timestamp_ms", "before the starting timestamp"}},
 		{"specific stop before specific start", func(o *ferryv1.OpenSource) {
 			o.Spec.StartingOffsets = specific(&ferryv1.PartitionOffset{Topic: topic, Offset: 2})
@@ -102,12 +105,16 @@ func TestSourceSpecValidation(t *testing.T) {
 			codes.InvalidArgument, []string{`open.spec.properties["isolation.level"]`, "read_uncommitted or read_committed"}},
 		{"prefetch budget too small", func(o *ferryv1.OpenSource) { o.Spec.Properties = map[string]string{"prefetch.max.bytes": "10"} },
 			codes.InvalidArgument, []string{`open.spec.properties["prefetch.max.bytes"]`, ">= 65536"}},
-		{"discovery interval not a number", func(o *ferryv1.OpenSource) { o.Spec.Properties = map[string]string{"partition.discovery.interval.ms": "soon"} },
+		{"discovery interval not a number", func(o *ferryv1.OpenSource) {
+			o.Spec.Properties = map[string]string{"partition.discovery.interval.ms": "soon"}
+		},
 			codes.InvalidArgument, []string{`open.spec.properties["partition.discovery.interval.ms"]`, "milliseconds"}},
 		{"cluster with servers and name", func(o *ferryv1.OpenSource) {
 			o.Spec.Cluster = &ferryv1.Cluster{BootstrapServers: []string{broker(t)}, Name: "main"}
 		}, codes.InvalidArgument, []string{"open.spec.cluster", "not both"}},
-		{"bootstrap port out of range", func(o *ferryv1.OpenSource) { o.Spec.Cluster = &ferryv1.Cluster{BootstrapServers: []string{"127.0.0.1:70000"}} },
+		{"bootstrap port out of range", func(o *ferryv1.OpenSource) {
+			o.Spec.Cluster = &ferryv1.Cluster{BootstrapServers: []string{"127.0.0.1:70000"}}
+		},
 			codes.InvalidArgument, []string{"open.spec.cluster.bootstrap_servers[0]", "1..65535"}},
 		{"no spec", func(o *ferryv1.OpenSource) { o.Spec = nil }, codes.InvalidArgument, []string{"open.spec", "is required"}},
 		{"negative reader index", func(o *ferryv1.OpenSource) { o.ReaderIndex = -1 }, codes.InvalidArgument, []string{"open.reader_index", "must be in [0, parallelism=1)"}},
