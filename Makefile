@@ -79,9 +79,13 @@ test: tools build ## start a real Kafka broker, run the Go, Python and Java test
 bench: build ## read throughput on a real broker: direct franz-go vs ferry (1 and 3 readers), barrier latency, ferry RSS; BENCH_ARGS="-n 50000" for a quick run
 	test/kafka/with-kafka.sh $(GO) run ./test/bench -repeat 3 $(BENCH_ARGS)
 
+.PHONY: chaos
+chaos: build ## exactly-once under fire, long: 1,000,000 records through ferry SIGKILLed 20 times, output checked with read_committed
+	test/kafka/with-kafka.sh $(GO) test -count=1 -v -timeout 60m -run TestChaos ./test/chaos -args -records 1000000 -kills 20
+
 .PHONY: test-unit
 test-unit: ## the Go unit tests that need no broker
-	$(GO) test -race $$($(GO) list ./... | grep -v /test/integration)
+	$(GO) test -race $$($(GO) list ./... | grep -v -e /test/integration -e /test/chaos)
 
 .PHONY: clean
 clean: ## remove build outputs (keeps the jar and tool caches)

@@ -15,8 +15,11 @@ import (
 	"github.com/ferrykafka/ferry/sessions"
 )
 
-// maxBatchBytes bounds the payload of one RecordBatch message.
-const maxBatchBytes = 256 << 10
+// maxBatchBytes and maxBatchRecords bound one RecordBatch message.
+const (
+	maxBatchBytes   = 256 << 10
+	maxBatchRecords = 1000
+)
 
 // Read serves a source session; see the proto for the protocol.
 func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
