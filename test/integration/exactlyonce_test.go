@@ -258,3 +258,34 @@ func TestTransactionTimeoutAboveBrokerMaximumIsRefused(t *testing.T) {
 		t.Fatalf("status %v %q", st.Code(), st.Message())
 	}
 }
+
+// TestOldProducerEpochNeverCommitsALaterTransaction restores a checkpoint
+// whose transaction committed long ago while its transactional id already
+// holds a later, uncommitted transaction: the restore must count the old one
+// as committed and must not commit the later one (FLINK-8132).
+func TestOldProducerEpochNeverCommitsALaterTransaction(t *testing.T) {
+	f := startFerry(t)
+	topic := f.createTopic(t, 1)
+	prefix := "reuse-" + topic
+	s, _ := f.openSink(t, &ferryv1.OpenSink{Spec: eoSpec(topic, prefix)})
+	s.write("first")
+	old := s.checkpoint(1) // on {prefix}-0-0
+	s.commit(1)
+	s.write("second")
+	s.checkpoint(2) // on {prefix}-0-1
+	s.commit(2)
+	s.write("never")
+	later := s.checkpoint(3) // {prefix}-0-0 again, a later producer epoch
+	if len(later.GetTransactions()) != 1 || later.GetTransactions()[0].GetTransactionalId() != old.GetTransactions()[0].GetTransactionalId() {
+		t.Fatalf("checkpoint 3 did not reuse the transactional id of checkpoint 1: %v then %v", old, later)
+	}
+	if later.GetTransactions()[0].GetProducerEpoch() == old.GetTransactions()[0].GetProducerEpoch() &&
+		later.GetTransactions()[0].GetProducerId() == old.GetTransactions()[0].GetProducerId() {
+		t.Fatalf("a reused transactional id kept its producer id and epoch: %v", later)
+	}
+	s.stream.CloseSend() // dies with checkpoint 3 prepared, never committed
+
+	r, _ := f.openSink(t, &ferryv1.OpenSink{Spec: eoSpec(topic, prefix), Restore: old})
+	r.close()
+	f.waitCommitted(t, topic, "first,second")
+}

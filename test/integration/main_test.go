@@ -99,7 +99,17 @@ var topicSeq atomic.Int64
 // createTopic creates a fresh topic with n partitions on the real broker.
 func (f *ferry) createTopic(t testing.TB, n int32) string {
 	t.Helper()
-	name := fmt.Sprintf("%s-%d-%d", strings.ReplaceAll(t.Name(), "/", "."), time.Now().UnixNano(), topicSeq.Add(1))
+	legal := func(r rune) rune { // Kafka topic names: [a-zA-Z0-9._-]
+		if r == '.' || r == '_' || r == '-' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return '_'
+	}
+	base := strings.Map(legal, strings.ReplaceAll(t.Name(), "/", "."))
+	if len(base) > 180 {
+		base = base[:180]
+	}
+	name := fmt.Sprintf("%s-%d-%d", base, time.Now().UnixNano(), topicSeq.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	resp, err := f.admin.CreateTopic(ctx, n, 1, nil, name)
