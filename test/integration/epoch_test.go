@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -57,26 +58,44 @@ func TestRestoreCommitsAcrossAnEpochRollover(t *testing.T) {
 	pid1, e1 := bumpEpoch(t, prefix+"-0-1", 32765)
 	t.Logf("raised the epochs of two transactional ids to %d and %d in %v", e0, e1, time.Since(start))
 
+	// Checkpoint 1 commits in the session: its commit at epoch 32766 moves
+	// that id to a new producer id. Checkpoint 2 is prepared at epoch 32766
+	// and the writer dies: the restore's EndTxn is the one that rolls over.
 	s, _ := f.openSink(t, &ferryv1.OpenSink{Spec: eoSpec(topic, prefix)})
-	var last *ferryv1.SinkState
-	sawNewProducer := false
-	for id := int64(1); id <= 6; id++ {
-		s.write("r" + string(rune('0'+id)))
-		last = s.checkpoint(id)
-		tx := last.GetTransactions()[len(last.GetTransactions())-1]
-		t.Logf("checkpoint %d: %s producer %d epoch %d", id, tx.GetTransactionalId(), tx.GetProducerId(), tx.GetProducerEpoch())
-		if tx.GetProducerId() != pid0 && tx.GetProducerId() != pid1 {
-			sawNewProducer = true
-		}
-		if id < 6 {
-			s.commit(id)
-		}
+	s.write("r1")
+	s.checkpoint(1)
+	s.commit(1)
+	s.write("r2")
+	st := s.checkpoint(2)
+	tx := st.GetTransactions()[0]
+	t.Logf("checkpoint 2 prepared %s at producer %d epoch %d", tx.GetTransactionalId(), tx.GetProducerId(), tx.GetProducerEpoch())
+	if tx.GetProducerId() != pid1 || tx.GetProducerEpoch() < 32766 {
+		t.Fatalf("checkpoint 2 is not at the top of the epoch range: %v", tx)
 	}
-	s.stream.CloseSend() // dies with checkpoint 6 prepared
-	if !sawNewProducer {
-		t.Errorf("no epoch rolled over to a new producer id in 6 checkpoints; the test did not reach the top of the epoch range")
+	s.stream.CloseSend()
+
+	r, _ := f.openSink(t, &ferryv1.OpenSink{Spec: eoSpec(topic, prefix), Restore: st})
+	for id := int64(1); id <= 4; id++ {
+		r.write(fmt.Sprintf("r%d", id+2))
+		st := r.checkpoint(id)
+		tx := st.GetTransactions()[0]
+		if tx.GetProducerId() == pid0 || tx.GetProducerId() == pid1 {
+			t.Errorf("after the rollover checkpoint %d still runs on an old producer id: %v", id, tx)
+		}
+		r.commit(id)
 	}
-	r, _ := f.openSink(t, &ferryv1.OpenSink{Spec: eoSpec(topic, prefix), Restore: last})
 	r.close()
 	f.waitCommitted(t, topic, "r1,r2,r3,r4,r5,r6")
+	d, err := f.admin.DescribeTransactions(testContext(t), tx0(prefix), tx1(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{tx0(prefix), tx1(prefix)} {
+		if d[id].ProducerID == pid0 || d[id].ProducerID == pid1 {
+			t.Errorf("%s still has producer id %d after the rollover", id, d[id].ProducerID)
+		}
+	}
 }
+
+func tx0(prefix string) string { return prefix + "-0-0" }
+func tx1(prefix string) string { return prefix + "-0-1" }
