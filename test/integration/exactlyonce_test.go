@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
 )
@@ -288,4 +289,40 @@ func TestOldProducerEpochNeverCommitsALaterTransaction(t *testing.T) {
 	r, _ := f.openSink(t, &ferryv1.OpenSink{Spec: eoSpec(topic, prefix), Restore: old})
 	r.close()
 	f.waitCommitted(t, topic, "first,second")
+}
+
+// TestRefusedRecordAbortsTheTransaction: a record Kafka refuses fails an
+// EXACTLY_ONCE session with a status naming the batch and the record, and
+// the open transaction is aborted: nothing of it becomes visible.
+func TestRefusedRecordAbortsTheTransaction(t *testing.T) {
+	f := startFerry(t)
+	topic := f.createTopic(t, 2)
+	prefix := "refused-" + topic
+	s, _ := f.openSink(t, &ferryv1.OpenSink{Spec: eoSpec(topic, prefix)})
+	s.write("kept")
+	s.checkpoint(1)
+	s.commit(1)
+	if err := s.stream.Send(&ferryv1.WriteRequest{Kind: &ferryv1.WriteRequest_Records{Records: &ferryv1.WriteBatch{Sequence: 42, Records: []*ferryv1.SinkRecord{
+		{Value: []byte("in-the-aborted-transaction")}, {Value: []byte("refused"), Partition: i32(9)},
+	}}}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.stream.Send(&ferryv1.WriteRequest{Kind: &ferryv1.WriteRequest_Checkpoint{Checkpoint: &ferryv1.Checkpoint{CheckpointId: 2}}})
+	var err error
+	for err == nil {
+		_, err = s.stream.Recv()
+	}
+	if st := status.Convert(err); st.Code() == codes.OK || !strings.Contains(st.Message(), "record 1 of batch 42") {
+		t.Fatalf("status %v %q, want an error naming record 1 of batch 42", st.Code(), st.Message())
+	}
+	f.waitCommitted(t, topic, "kept")
+	listed, lerr := f.admin.ListTransactions(testContext(t), nil, []string{"Ongoing"})
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	for _, tx := range listed.Sorted() {
+		if strings.HasPrefix(tx.TxnID, prefix+"-") {
+			t.Errorf("transaction %s is still open after the failure", tx.TxnID)
+		}
+	}
 }
