@@ -80,8 +80,8 @@ bench: build ## read throughput on a real broker: direct franz-go vs ferry (1 an
 	test/kafka/with-kafka.sh $(GO) run ./test/bench -repeat 3 $(BENCH_ARGS)
 
 .PHONY: chaos
-chaos: build ## exactly-once under fire, long: 1,000,000 records through ferry SIGKILLed 20 times, output checked with read_committed
-	test/kafka/with-kafka.sh $(GO) test -count=1 -v -timeout 60m -run TestChaos ./test/chaos -args -records 1000000 -kills 20
+chaos: build ## exactly-once under fire, long: 1,000,000 records, ferry SIGKILLed 20 times, Kafka restarted twice, output checked with read_committed
+	test/kafka/with-kafka.sh $(GO) test -count=1 -v -timeout 60m -run TestChaos ./test/chaos -args -records 1000000 -kills 20 -broker-restarts 2
 
 .PHONY: test-unit
 test-unit: ## the Go unit tests that need no broker

@@ -9,7 +9,7 @@
 //
 // `make test` runs it short (100,000 records, 5 kills); `make chaos` long:
 //
-//	go test ./test/chaos -run TestChaos -args -records 1000000 -kills 20
+//	go test ./test/chaos -run TestChaos -args -records 1000000 -kills 20 -broker-restarts 2
 package chaos
 
 import (
@@ -43,6 +43,7 @@ var (
 	kills      = flag.Int("kills", 5, "SIGKILLs of the ferry process during the run")
 	interval   = flag.Duration("checkpoint-interval", 200*time.Millisecond, "time between checkpoints")
 	partitions = flag.Int("partitions", 4, "partitions of the input topic")
+	restarts   = flag.Int("broker-restarts", 0, "restarts of the Kafka broker during the run (needs FERRY_TEST_KAFKA_RESTART)")
 	rate       = flag.Int("rate", 40_000, "records per second the driver processes at most, so that kills fall mid-stream")
 )
 
@@ -101,6 +102,18 @@ func (p *ferryProcess) stop() {
 	defer p.mu.Unlock()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	_ = p.cmd.Wait()
+}
+
+// restartBroker runs the harness's broker restart script.
+func restartBroker(t *testing.T) {
+	script := os.Getenv("FERRY_TEST_KAFKA_RESTART")
+	if script == "" {
+		t.Error("-broker-restarts needs FERRY_TEST_KAFKA_RESTART (run through test/kafka/with-kafka.sh)")
+		return
+	}
+	if out, err := exec.Command(script).CombinedOutput(); err != nil {
+		t.Errorf("restarting the broker: %v\n%s", err, out)
+	}
 }
 
 // checkpoint is what the driver keeps durable: the states of both sides of
@@ -179,7 +192,7 @@ func TestChaos(t *testing.T) {
 	// cycle, but only once a checkpoint completed since the last kill, so
 	// that the run makes progress between crashes.
 	done := make(chan struct{})
-	killed := 0
+	killed, brokerRestarts := 0, 0
 	go func() {
 		defer close(done)
 		rng := rand.New(rand.NewSource(time.Now().UnixNano()))
@@ -198,6 +211,12 @@ func TestChaos(t *testing.T) {
 			proc.kill()
 			killed++
 			t.Logf("kill %d: %d records sent, %d committed, %d checkpoints", k, d.sent.Load(), d.committed.Load(), d.checkpoints.Load())
+			if *restarts > 0 && k%(*kills/(*restarts+1)+1) == 0 && brokerRestarts < *restarts {
+				// ferry is down: restart Kafka too, on the same ports and data.
+				restartBroker(t)
+				brokerRestarts++
+				t.Logf("broker restart %d", brokerRestarts)
+			}
 			proc.start()
 		}
 	}()
@@ -207,6 +226,9 @@ func TestChaos(t *testing.T) {
 	t.Logf("%d records through %d kills and %d restores in %v (%d checkpoints)", *records, killed, d.restores.Load(), time.Since(start), d.checkpoints.Load())
 	if killed < *kills {
 		t.Fatalf("only %d of %d kills happened before the run ended", killed, *kills)
+	}
+	if brokerRestarts < *restarts {
+		t.Fatalf("only %d of %d broker restarts happened before the run ended", brokerRestarts, *restarts)
 	}
 
 	// Verify the output with a plain read_committed consumer.

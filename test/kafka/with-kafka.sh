@@ -155,6 +155,9 @@ cleanup() {
   fi
   [[ -n "$helper_pid" ]] && stop_pid "$helper_pid" 1 TERM
   [[ -n "$watchdog_pid" ]] && kill -s KILL "$watchdog_pid" 2>/dev/null
+  if [[ -n "$tmp" && -s "$tmp/broker.pid" ]]; then
+    broker_pid=$(cat "$tmp/broker.pid") # it may have been restarted
+  fi
   if [[ -n "$broker_pid" ]]; then
     stop_pid "$broker_pid" 20 TERM || broker_killed=1
   fi
@@ -438,6 +441,9 @@ for attempt in 1 2 3; do
     kafka.Kafka "$tmp/server.properties" </dev/null >>"$log_file" 2>&1 &
   broker_pid=$!
   disown "$broker_pid" # polled, never waited for (see stop_pid); no job notices
+  # $FERRY_TEST_KAFKA_RESTART replaces the broker process; whoever stops the
+  # broker reads its pid from here.
+  printf '%s\n' "$broker_pid" >"$tmp/broker.pid"
 
   # If this script gets SIGKILLed its trap cannot run; don't leak the broker.
   # Ignores INT/TERM/HUP so it outlives whatever kills this script's process
@@ -445,9 +451,10 @@ for attempt in 1 2 3; do
   (
     trap '' INT TERM HUP
     while kill -0 $$ 2>/dev/null; do sleep 1; done
-    kill -s TERM "$broker_pid" 2>/dev/null
+    pid=$(cat "$tmp/broker.pid" 2>/dev/null || echo "$broker_pid")
+    kill -s TERM "$pid" 2>/dev/null
     sleep 20
-    kill -s KILL "$broker_pid" 2>/dev/null
+    kill -s KILL "$pid" 2>/dev/null
   ) </dev/null >/dev/null 2>&1 &
   watchdog_pid=$!
   disown "$watchdog_pid"
@@ -486,6 +493,27 @@ rm -f "$tmp/wait.out"
 
 say "Apache Kafka $KAFKA_VERSION up on 127.0.0.1:$port (SASL_PLAINTEXT :$sasl_port, SSL :$ssl_port) in $(since "$t_start")s (log: $log_file)"
 
+# A script that restarts the broker on the same ports and data (for crash
+# tests that restart Kafka too): SIGTERM, wait, start again, wait until the
+# PLAINTEXT port accepts connections.
+{
+  echo '#!/usr/bin/env bash'
+  echo '# Restarts the ferry test broker on the same ports and data.'
+  echo 'set -euo pipefail'
+  printf 'pid_file=%q\nport=%q\n' "$tmp/broker.pid" "$port"
+  echo 'pid=$(cat "$pid_file")'
+  echo 'kill -s TERM "$pid" 2>/dev/null || true'
+  echo 'for ((i = 0; i < 300; i++)); do st=$(ps -o stat= -p "$pid" 2>/dev/null) || break; [[ $st == Z* ]] && break; sleep 0.1; done'
+  echo 'kill -s KILL "$pid" 2>/dev/null || true'
+  printf '%q ' "$java_bin" "${jvm_opts[@]}" -cp "$classpath" kafka.Kafka "$tmp/server.properties"
+  printf '</dev/null >>%q 2>&1 &\n' "$log_file"
+  echo 'echo $! >"$pid_file"'
+  echo 'for ((i = 0; i < 600; i++)); do if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then exit 0; fi; sleep 0.1; done'
+  echo 'echo "kafka restart: the broker does not listen on 127.0.0.1:$port after 60 s" >&2'
+  echo 'exit 1'
+} >"$tmp/restart.sh"
+chmod +x "$tmp/restart.sh"
+
 # --- 4. run the command -------------------------------------------------------
 export FERRY_TEST_KAFKA=127.0.0.1:$port
 export FERRY_TEST_KAFKA_SASL=127.0.0.1:$sasl_port
@@ -495,6 +523,7 @@ export FERRY_TEST_KAFKA_USER=$sasl_user
 export FERRY_TEST_KAFKA_PASSWORD=$sasl_password
 export FERRY_TEST_KAFKA_LOG=$log_file
 export FERRY_TEST_KAFKA_CLASSPATH=$classpath
+export FERRY_TEST_KAFKA_RESTART=$tmp/restart.sh
 
 # Run CMD as a child (not exec) so the EXIT trap still stops the broker. It runs
 # in the background + `wait` so a signal to this script is acted on at once;
