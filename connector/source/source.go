@@ -345,6 +345,24 @@ func (r *Reader) addSplits(ctx context.Context, ps []TopicPartition, start Offse
 // explicit set. A listed topic or partition that does not exist is a
 // *connector.NotFoundError.
 func subscribe(ctx context.Context, adm *kadm.Client, cfg Config) ([]TopicPartition, error) {
+	// A topic created a moment ago may not be in every broker's metadata
+	// yet: look again for up to a second before calling it missing.
+	deadline := time.Now().Add(time.Second)
+	for {
+		ps, err := subscribeOnce(ctx, adm, cfg)
+		var nf *connector.NotFoundError
+		if !errors.As(err, &nf) || time.Now().After(deadline) {
+			return ps, err
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, err
+		}
+	}
+}
+
+func subscribeOnce(ctx context.Context, adm *kadm.Client, cfg Config) ([]TopicPartition, error) {
 	var names []string // topics to describe; none means all
 	switch {
 	case cfg.Pattern != nil:

@@ -116,7 +116,24 @@ func (f *ferry) createTopic(t testing.TB, n int32) string {
 	if err != nil || resp.Err != nil {
 		t.Fatalf("creating topic %s: %v %v", name, err, resp.Err)
 	}
-	return name
+	// Wait until the broker's metadata lists every partition with a leader.
+	for {
+		md, err := f.admin.Metadata(ctx, name)
+		if td, ok := md.Topics[name]; err == nil && ok && td.Err == nil && len(td.Partitions) == int(n) {
+			ready := true
+			for _, p := range td.Partitions {
+				ready = ready && p.Leader >= 0 && p.Err == nil
+			}
+			if ready {
+				return name
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("topic %s never showed up in the metadata", name)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func testContext(t testing.TB) context.Context {
