@@ -47,6 +47,7 @@ suite() {
 suite go go test -race -count=1 ./...
 suite python .venv/bin/pytest -q clients/python/tests
 suite java mvn -q -B -f clients/java verify
+suite grpcurl .venv/bin/python test/grpcurl_readme.py
 
 if ((failed > 0)); then
   echo "failed suites: ${failures[*]} (ferry log: $ferry_log, broker log: ${FERRY_TEST_KAFKA_LOG:-?})"
