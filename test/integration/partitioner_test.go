@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,7 +23,7 @@ func javaPartitions(t *testing.T, n int, keys []string) []int32 {
   public static void main(String[] a) {
     int n = Integer.parseInt(a[0]);
     for (int i = 1; i < a.length; i++) {
-      byte[] k = a[i].getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      byte[] k = java.util.HexFormat.of().parseHex(a[i]); // hex: immune to the JVM's argv charset
       System.out.println(org.apache.kafka.clients.producer.internals.BuiltInPartitioner.partitionForKey(k, n));
     }
   }
@@ -30,7 +31,11 @@ func javaPartitions(t *testing.T, n int, keys []string) []int32 {
 	if err := os.WriteFile(src, []byte(prog), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("java", append([]string{"-cp", env(t, "FERRY_TEST_KAFKA_CLASSPATH"), src, strconv.Itoa(n)}, keys...)...).CombinedOutput()
+	args := []string{"-cp", env(t, "FERRY_TEST_KAFKA_CLASSPATH"), src, strconv.Itoa(n)}
+	for _, k := range keys {
+		args = append(args, hex.EncodeToString([]byte(k)))
+	}
+	out, err := exec.Command("java", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("java: %v\n%s", err, out)
 	}
