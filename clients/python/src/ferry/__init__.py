@@ -22,8 +22,6 @@ from ferry import v1
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "connect", "v1"]
-
 ChannelOption = Tuple[str, Union[str, int]]
 """A gRPC channel argument, e.g. ``("grpc.max_receive_message_length", 64 << 20)``."""
 
@@ -57,3 +55,44 @@ def connect(
     if credentials is None:
         return grpc.insecure_channel(address, options=opts)
     return grpc.secure_channel(address, credentials, options=opts)
+
+
+# The Flink-style facade (imported last: it uses connect()).
+from ferry import flink  # noqa: E402
+from ferry.flink import (  # noqa: E402
+    DeliveryGuarantee,
+    FerryError,
+    JsonSchema,
+    KafkaOffsetResetStrategy,
+    KafkaOffsetsInitializer,
+    KafkaRecord,
+    KafkaRecordSerializationSchema,
+    KafkaSink,
+    KafkaSource,
+    RawBytesSchema,
+    SimpleStringSchema,
+    SinkWriter,
+    SourceReader,
+    WatermarkStrategy,
+)
+
+__all__ = [
+    "__version__",
+    "connect",
+    "v1",
+    "flink",
+    "DeliveryGuarantee",
+    "FerryError",
+    "JsonSchema",
+    "KafkaOffsetResetStrategy",
+    "KafkaOffsetsInitializer",
+    "KafkaRecord",
+    "KafkaRecordSerializationSchema",
+    "KafkaSink",
+    "KafkaSource",
+    "RawBytesSchema",
+    "SimpleStringSchema",
+    "SinkWriter",
+    "SourceReader",
+    "WatermarkStrategy",
+]

@@ -10,9 +10,9 @@ import java.util.Objects;
 /**
  * Entry point of the ferry Java client.
  *
- * <p>For now this only opens channels to a ferry server; the generated stubs of {@code
- * dev.ferry.v1} ({@link SourceServiceGrpc}, {@link SinkServiceGrpc}) do the rest. Flink-style
- * builders come later.
+ * <p>This opens channels to a ferry server and returns the generated stubs of {@code
+ * dev.ferry.v1} ({@link SourceServiceGrpc}, {@link SinkServiceGrpc}). The Flink-style facade is
+ * {@link KafkaSource} and {@link KafkaSink}.
  */
 public final class Ferry {
   private Ferry() {}

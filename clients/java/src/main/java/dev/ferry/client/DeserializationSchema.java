@@ -1,0 +1,7 @@
+package dev.ferry.client;
+
+/** Turns the bytes of a record's value (null for a tombstone) into an element (Flink's). */
+@FunctionalInterface
+public interface DeserializationSchema<T> {
+  T deserialize(byte[] message);
+}

@@ -1,0 +1,194 @@
+package dev.ferry.client;
+
+import dev.ferry.v1.Cluster;
+import dev.ferry.v1.OpenSink;
+import dev.ferry.v1.SinkSpec;
+import dev.ferry.v1.SinkState;
+import io.grpc.ManagedChannel;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Properties;
+
+/**
+ * A Kafka sink with the builder of Flink's KafkaSink; the producer runs in the ferry server.
+ *
+ * <pre>{@code
+ * KafkaSink<String> sink = KafkaSink.<String>builder()
+ *     .setFerryAddress("127.0.0.1:50051")
+ *     .setRecordSerializer(KafkaRecordSerializationSchema.<String>builder()
+ *         .setTopic("output").setValueSerializationSchema(new SimpleStringSchema()).build())
+ *     .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
+ *     .setTransactionalIdPrefix("my-app")
+ *     .build();
+ * try (SinkWriter<String> writer = sink.open()) {
+ *   writer.write("hello");
+ *   SinkState state = writer.prepare(1);   // store it with checkpoint 1
+ *   writer.commit(1);                      // once checkpoint 1 is complete
+ * }
+ * }</pre>
+ */
+public final class KafkaSink<T> {
+  private final SinkSpec spec;
+  private final KafkaRecordSerializationSchema<T> serializer;
+  private final int writerIndex;
+  private final int parallelism;
+  private final ManagedChannel channel;
+  private final String address;
+  private final int maxBatchRecords;
+
+  private KafkaSink(Builder<T> b, SinkSpec spec) {
+    this.spec = spec;
+    this.serializer = b.serializer;
+    this.writerIndex = b.writerIndex;
+    this.parallelism = b.parallelism;
+    this.channel = b.channel;
+    this.address = b.address;
+    this.maxBatchRecords = b.maxBatchRecords;
+  }
+
+  public static <T> Builder<T> builder() {
+    return new Builder<>();
+  }
+
+  /** The spec sent to the server. */
+  public SinkSpec getSpec() {
+    return spec;
+  }
+
+  /** Opens a writer. Blocks until the server opened it. */
+  public SinkWriter<T> open() {
+    return open(null);
+  }
+
+  /**
+   * Opens a writer that first commits the prepared transactions of {@code restore} (a state
+   * returned by {@link SinkWriter#prepare}) and aborts lingering ones; null restores nothing.
+   */
+  public SinkWriter<T> open(SinkState restore) {
+    OpenSink.Builder open = OpenSink.newBuilder()
+        .setSpec(spec)
+        .setWriterIndex(writerIndex)
+        .setParallelism(parallelism);
+    if (restore != null) {
+      open.setRestore(restore);
+    }
+    ManagedChannel ch = channel;
+    boolean owned = false;
+    if (ch == null) {
+      ch = Ferry.connect(address);
+      owned = true;
+    }
+    return new SinkWriter<>(ch, owned, open.build(), serializer,
+        DeliveryGuarantee.EXACTLY_ONCE.proto.equals(spec.getDeliveryGuarantee()), maxBatchRecords);
+  }
+
+  /** Flink's KafkaSinkBuilder. */
+  public static final class Builder<T> {
+    private List<String> bootstrapServers;
+    private KafkaRecordSerializationSchema<T> serializer;
+    private DeliveryGuarantee guarantee = DeliveryGuarantee.NONE;
+    private String transactionalIdPrefix = "";
+    private final Map<String, String> properties = new LinkedHashMap<>();
+    private int writerIndex = 0;
+    private int parallelism = 1;
+    private ManagedChannel channel;
+    private String address;
+    private int maxBatchRecords = 1000;
+
+    private Builder() {}
+
+    /** Kafka bootstrap servers, "host:port[,host:port]"; unset uses the server's default cluster. */
+    public Builder<T> setBootstrapServers(String bootstrapServers) {
+      Objects.requireNonNull(bootstrapServers, "bootstrapServers");
+      this.bootstrapServers = Arrays.stream(bootstrapServers.split(","))
+          .map(String::trim).filter(s -> !s.isEmpty()).toList();
+      return this;
+    }
+
+    public Builder<T> setRecordSerializer(KafkaRecordSerializationSchema<T> serializer) {
+      this.serializer = Objects.requireNonNull(serializer, "serializer");
+      return this;
+    }
+
+    public Builder<T> setDeliveryGuarantee(DeliveryGuarantee guarantee) {
+      this.guarantee = Objects.requireNonNull(guarantee, "guarantee");
+      return this;
+    }
+
+    /** Required for EXACTLY_ONCE: transactional ids are "{prefix}-{writer index}-{n}". */
+    public Builder<T> setTransactionalIdPrefix(String prefix) {
+      this.transactionalIdPrefix = Objects.requireNonNull(prefix, "prefix");
+      return this;
+    }
+
+    /** The prefix of the Kafka client id (property client.id.prefix). */
+    public Builder<T> setClientIdPrefix(String prefix) {
+      return setProperty("client.id.prefix", prefix);
+    }
+
+    /** A Kafka producer property by its Java name. */
+    public Builder<T> setProperty(String key, String value) {
+      properties.put(Objects.requireNonNull(key, "key"), Objects.requireNonNull(value, "value"));
+      return this;
+    }
+
+    public Builder<T> setKafkaProducerConfig(Properties props) {
+      for (String name : props.stringPropertyNames()) {
+        properties.put(name, props.getProperty(name));
+      }
+      return this;
+    }
+
+    /** This writer's index in [0, parallelism) among the writers of the sink. */
+    public Builder<T> setWriter(int index, int parallelism) {
+      if (parallelism < 1 || index < 0 || index >= parallelism) {
+        throw new IllegalArgumentException(
+            "writer index " + index + " must be in [0, parallelism) with parallelism >= 1, got " + parallelism);
+      }
+      this.writerIndex = index;
+      this.parallelism = parallelism;
+      return this;
+    }
+
+    /** Records per batch message on the wire (default 1000; a batch is also cut at 4 MiB). */
+    public Builder<T> setMaxBatchRecords(int maxBatchRecords) {
+      if (maxBatchRecords < 1) {
+        throw new IllegalArgumentException("maxBatchRecords must be >= 1");
+      }
+      this.maxBatchRecords = maxBatchRecords;
+      return this;
+    }
+
+    /** The channel to the ferry server; the caller keeps ownership and shuts it down. */
+    public Builder<T> setFerryChannel(ManagedChannel channel) {
+      this.channel = Objects.requireNonNull(channel, "channel");
+      return this;
+    }
+
+    /** The ferry server address; each writer opens and closes its own channel. */
+    public Builder<T> setFerryAddress(String hostPort) {
+      this.address = Objects.requireNonNull(hostPort, "hostPort");
+      return this;
+    }
+
+    public KafkaSink<T> build() {
+      if (serializer == null) {
+        throw new IllegalStateException("no record serializer: call setRecordSerializer");
+      }
+      if (channel == null && address == null) {
+        throw new IllegalStateException("no ferry server: call setFerryChannel or setFerryAddress");
+      }
+      SinkSpec.Builder s = SinkSpec.newBuilder()
+          .setDeliveryGuarantee(guarantee.proto)
+          .setTransactionalIdPrefix(transactionalIdPrefix)
+          .putAllProperties(properties);
+      if (bootstrapServers != null) {
+        s.setCluster(Cluster.newBuilder().addAllBootstrapServers(bootstrapServers));
+      }
+      return new KafkaSink<>(this, s.build());
+    }
+  }
+}

@@ -1,0 +1,324 @@
+package dev.ferry.client;
+
+import dev.ferry.v1.Checkpoint;
+import dev.ferry.v1.Close;
+import dev.ferry.v1.CommitCheckpoint;
+import dev.ferry.v1.OpenSink;
+import dev.ferry.v1.SinkOpened;
+import dev.ferry.v1.SinkRecord;
+import dev.ferry.v1.SinkServiceGrpc;
+import dev.ferry.v1.SinkState;
+import dev.ferry.v1.WriteBatch;
+import dev.ferry.v1.WriteRequest;
+import dev.ferry.v1.WriteResponse;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import java.time.Duration;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One writer of a {@link KafkaSink}: a ferry sink session. {@link #write} buffers records and sends
+ * them in batches; {@link #prepare} is Flink's checkpoint of the writer (flush, and under
+ * EXACTLY_ONCE pre-commit), {@link #commit} its committer. A failure of the session is thrown as a
+ * {@link FerryException} by the next call. Not thread-safe: use it from one thread.
+ */
+public final class SinkWriter<T> implements AutoCloseable {
+  private static final Object COMPLETED = new Object();
+  private static final int MAX_BATCH_BYTES = 4 << 20;
+  private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(60);
+
+  private record Failure(Throwable error) {}
+
+  private final ManagedChannel channel;
+  private final boolean ownsChannel;
+  private final KafkaRecordSerializationSchema<T> serializer;
+  private final boolean exactlyOnce;
+  private final int maxBatchRecords;
+  private final BlockingQueue<Object> events = new LinkedBlockingQueue<>();
+  private final Object readyLock = new Object();
+  private volatile ClientCallStreamObserver<WriteRequest> requests;
+  private final SinkOpened opened;
+
+  private WriteBatch.Builder batch = WriteBatch.newBuilder();
+  private int batchBytes;
+  private long sequence;
+  private long recordsWritten;
+  private boolean streamDone;
+  private boolean closed;
+  private FerryException error;
+  private boolean errorThrown;
+
+  SinkWriter(ManagedChannel channel, boolean ownsChannel, OpenSink open,
+      KafkaRecordSerializationSchema<T> serializer, boolean exactlyOnce, int maxBatchRecords) {
+    this.channel = channel;
+    this.ownsChannel = ownsChannel;
+    this.serializer = serializer;
+    this.exactlyOnce = exactlyOnce;
+    this.maxBatchRecords = maxBatchRecords;
+    SinkServiceGrpc.newStub(channel).write(new ClientResponseObserver<WriteRequest, WriteResponse>() {
+      @Override
+      public void beforeStart(ClientCallStreamObserver<WriteRequest> stream) {
+        requests = stream;
+        stream.setOnReadyHandler(() -> {
+          synchronized (readyLock) {
+            readyLock.notifyAll();
+          }
+        });
+      }
+
+      @Override
+      public void onNext(WriteResponse value) {
+        events.add(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        events.add(new Failure(t));
+        wake();
+      }
+
+      @Override
+      public void onCompleted() {
+        events.add(COMPLETED);
+        wake();
+      }
+
+      private void wake() {
+        synchronized (readyLock) {
+          readyLock.notifyAll();
+        }
+      }
+    });
+    try {
+      requests.onNext(WriteRequest.newBuilder().setOpen(open).build());
+      opened = await(WriteResponse.KindCase.OPENED, "opened").getOpened();
+    } catch (RuntimeException e) {
+      if (!streamDone) {
+        requests.cancel("open failed", e);
+      }
+      if (ownsChannel) {
+        channel.shutdownNow();
+      }
+      throw e;
+    }
+  }
+
+  /** The server's answer to open (session id, transactions committed from the restore state). */
+  public SinkOpened opened() {
+    return opened;
+  }
+
+  /** Records Kafka acknowledged in this session, as of the last flush answer or close. */
+  public long recordsWritten() {
+    return recordsWritten;
+  }
+
+  /** Serializes {@code element} and buffers it; full batches are sent at once. */
+  public void write(T element) {
+    writeRecord(serializer.serialize(element));
+  }
+
+  /** Buffers a record as it is, bypassing the serializer. */
+  public void writeRecord(SinkRecord record) {
+    checkOpen();
+    pollFailure();
+    batch.addRecords(record);
+    batchBytes += record.getSerializedSize();
+    if (batch.getRecordsCount() >= maxBatchRecords || batchBytes >= MAX_BATCH_BYTES) {
+      sendBatch();
+    }
+  }
+
+  /**
+   * Sends the buffered records to the server. It does not wait for Kafka: {@link #prepare} does
+   * (AT_LEAST_ONCE and EXACTLY_ONCE).
+   */
+  public void flush() {
+    checkOpen();
+    sendBatch();
+  }
+
+  /**
+   * Checkpoint {@code checkpointId} (ids strictly increasing): sends the buffered records and waits
+   * for the server's answer. Under NONE and AT_LEAST_ONCE (where the server waited until Kafka
+   * acknowledged everything) it returns an empty state; under EXACTLY_ONCE the prepared
+   * transactions not committed yet, to store with the checkpoint and pass to
+   * {@link KafkaSink#open(SinkState)} on a restore.
+   */
+  public SinkState prepare(long checkpointId) {
+    checkOpen();
+    sendBatch();
+    send(WriteRequest.newBuilder()
+        .setCheckpoint(Checkpoint.newBuilder().setCheckpointId(checkpointId)).build());
+    if (exactlyOnce) {
+      WriteResponse r = await(WriteResponse.KindCase.PREPARED, "prepared(" + checkpointId + ")");
+      return r.getPrepared().getState();
+    }
+    WriteResponse r = await(WriteResponse.KindCase.FLUSHED, "flushed(" + checkpointId + ")");
+    recordsWritten = r.getFlushed().getRecordsWritten();
+    return SinkState.getDefaultInstance();
+  }
+
+  /**
+   * Checkpoint {@code checkpointId} is complete: under EXACTLY_ONCE commits every prepared
+   * transaction up to it and waits for the server; otherwise does nothing.
+   */
+  public void commit(long checkpointId) {
+    checkOpen();
+    if (!exactlyOnce) {
+      return;
+    }
+    send(WriteRequest.newBuilder()
+        .setCommit(CommitCheckpoint.newBuilder().setCheckpointId(checkpointId)).build());
+    await(WriteResponse.KindCase.COMMITTED, "committed(" + checkpointId + ")");
+  }
+
+  /**
+   * Flushes, ends the session and waits for the server's final count. Under EXACTLY_ONCE the open
+   * transaction is aborted and prepared ones are left for a commit after a restore. Throws a
+   * FerryException if the session failed and no earlier call reported it.
+   */
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    try {
+      if (error == null && !streamDone) {
+        sendBatch();
+        send(WriteRequest.newBuilder().setClose(Close.getDefaultInstance()).build());
+        closed = true;
+        WriteResponse r = await(WriteResponse.KindCase.CLOSED, "closed");
+        recordsWritten = r.getClosed().getRecordsWritten();
+        requests.onCompleted();
+        long deadline = System.nanoTime() + CLOSE_TIMEOUT.toNanos();
+        while (!streamDone) {
+          Object ev = take(Math.max(1, deadline - System.nanoTime()));
+          if (ev == null) {
+            break;
+          }
+          handleTerminal(ev);
+        }
+      }
+      closed = true;
+      if (error != null && !errorThrown) {
+        errorThrown = true;
+        throw error;
+      }
+    } catch (RuntimeException e) {
+      if (!streamDone) {
+        requests.cancel("close failed", e);
+      }
+      throw e;
+    } finally {
+      closed = true;
+      if (ownsChannel) {
+        channel.shutdownNow();
+      }
+    }
+  }
+
+  private void checkOpen() {
+    if (closed) {
+      throw new IllegalStateException("the writer is closed");
+    }
+  }
+
+  private void sendBatch() {
+    if (batch.getRecordsCount() == 0) {
+      return;
+    }
+    WriteBatch b = batch.setSequence(++sequence).build();
+    batch = WriteBatch.newBuilder();
+    batchBytes = 0;
+    awaitReady();
+    send(WriteRequest.newBuilder().setRecords(b).build());
+  }
+
+  /** Waits while the transport's buffer is full (flow control), failing if the session failed. */
+  private void awaitReady() {
+    synchronized (readyLock) {
+      while (!requests.isReady()) {
+        pollFailure();
+        if (streamDone) {
+          break;
+        }
+        try {
+          readyLock.wait(50);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new FerryException(Status.Code.CANCELLED, "interrupted", e);
+        }
+      }
+    }
+  }
+
+  private void send(WriteRequest req) {
+    pollFailure();
+    if (streamDone) {
+      throw new IllegalStateException("the session already ended");
+    }
+    requests.onNext(req);
+  }
+
+  /** Throws the session's failure if one arrived; nothing else is expected while not waiting. */
+  private void pollFailure() {
+    if (error == null) {
+      Object ev;
+      while ((ev = events.poll()) != null) {
+        if (ev instanceof WriteResponse r) {
+          throw new FerryException(Status.Code.INTERNAL, "unexpected message: " + r, null);
+        }
+        handleTerminal(ev);
+      }
+    }
+    if (error != null) {
+      errorThrown = true;
+      throw error;
+    }
+  }
+
+  private WriteResponse await(WriteResponse.KindCase kind, String what) {
+    while (true) {
+      if (error != null) {
+        errorThrown = true;
+        throw error;
+      }
+      if (streamDone) {
+        throw new FerryException(Status.Code.INTERNAL,
+            "the stream ended with OK while waiting for " + what, null);
+      }
+      Object ev = take(-1);
+      if (ev instanceof WriteResponse r) {
+        if (r.getKindCase() != kind) {
+          throw new FerryException(Status.Code.INTERNAL,
+              "expected " + what + ", the server sent " + r.getKindCase(), null);
+        }
+        return r;
+      }
+      handleTerminal(ev);
+    }
+  }
+
+  private void handleTerminal(Object ev) {
+    if (ev == COMPLETED) {
+      streamDone = true;
+    } else if (ev instanceof Failure f) {
+      streamDone = true;
+      error = FerryException.from(f.error());
+    }
+  }
+
+  private Object take(long nanos) {
+    try {
+      return nanos < 0 ? events.take() : events.poll(nanos, TimeUnit.NANOSECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new FerryException(Status.Code.CANCELLED, "interrupted", e);
+    }
+  }
+}

@@ -1,0 +1,372 @@
+package dev.ferry.client;
+
+import dev.ferry.v1.Barrier;
+import dev.ferry.v1.Checkpoint;
+import dev.ferry.v1.CheckpointComplete;
+import dev.ferry.v1.Close;
+import dev.ferry.v1.OffsetsCommitted;
+import dev.ferry.v1.OpenSource;
+import dev.ferry.v1.ReadRequest;
+import dev.ferry.v1.ReadResponse;
+import dev.ferry.v1.Record;
+import dev.ferry.v1.SourceOpened;
+import dev.ferry.v1.SourceState;
+import dev.ferry.v1.SplitState;
+import dev.ferry.v1.SourceServiceGrpc;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.NoSuchElementException;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One reader of a {@link KafkaSource}: a ferry source session. It is an {@link Iterator} (and
+ * {@link Iterable}) of records that blocks for the next record and ends when a bounded input ends;
+ * {@link #poll(Duration)} waits at most a given time. A failure of the session is thrown as a
+ * {@link FerryException}. Not thread-safe: use it from one thread.
+ *
+ * <p>Checkpoints: {@link #checkpoint(long)} asks the server for a barrier and waits for it; records
+ * that arrive before the barrier are buffered and still returned, in order, by the iterator. The
+ * returned state is the position of what this reader has returned so far: for a split with buffered
+ * records it is the offset of the first buffered one, so restoring it loses and repeats nothing.
+ * Records are fetched with flow control: at most a few messages wait in the client.
+ */
+public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable<KafkaRecord<T>>,
+    AutoCloseable {
+  private static final Object COMPLETED = new Object();
+  private static final int INITIAL_REQUEST = 4;
+  private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(10);
+
+  private record Failure(Throwable error) {}
+
+  private final ManagedChannel channel;
+  private final boolean ownsChannel;
+  private final KafkaRecordDeserializationSchema<T> deserializer;
+  private final BlockingQueue<Object> events = new LinkedBlockingQueue<>();
+  private final ArrayDeque<KafkaRecord<T>> pending = new ArrayDeque<>();
+  private final Map<Long, Barrier> barriers = new HashMap<>();
+  private final Map<TopicPartition, Long> finished = new HashMap<>();
+  private final List<SplitState> ownedSplits = new java.util.ArrayList<>();
+  private volatile ClientCallStreamObserver<ReadRequest> requests;
+  private final SourceOpened opened;
+
+  private boolean streamDone;
+  private boolean endOfInput;
+  private boolean closed;
+  private FerryException error;
+  private OffsetsCommitted lastCommitted;
+  private long watermark = Long.MIN_VALUE;
+
+  SourceReader(ManagedChannel channel, boolean ownsChannel, OpenSource open,
+      KafkaRecordDeserializationSchema<T> deserializer) {
+    this.channel = channel;
+    this.ownsChannel = ownsChannel;
+    this.deserializer = deserializer;
+    SourceServiceGrpc.newStub(channel).read(new ClientResponseObserver<ReadRequest, ReadResponse>() {
+      @Override
+      public void beforeStart(ClientCallStreamObserver<ReadRequest> stream) {
+        requests = stream;
+        stream.disableAutoRequestWithInitial(INITIAL_REQUEST);
+      }
+
+      @Override
+      public void onNext(ReadResponse value) {
+        events.add(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        events.add(new Failure(t));
+      }
+
+      @Override
+      public void onCompleted() {
+        events.add(COMPLETED);
+      }
+    });
+    try {
+      requests.onNext(ReadRequest.newBuilder().setOpen(open).build());
+      Object first = take(-1);
+      if (first instanceof ReadResponse r && r.hasOpened()) {
+        opened = r.getOpened();
+        ownedSplits.addAll(opened.getSplitsList());
+      } else {
+        handle(first);
+        if (error != null) {
+          throw error;
+        }
+        throw new FerryException(Status.Code.INTERNAL,
+            "the server's first message was not opened: " + first, null);
+      }
+    } catch (RuntimeException e) {
+      if (!streamDone && requests != null) {
+        requests.cancel("open failed", e);
+      }
+      if (ownsChannel) {
+        channel.shutdownNow();
+      }
+      throw e instanceof FerryException ? e : FerryException.from(e);
+    }
+  }
+
+  /** The server's answer to open: session id, boundedness, the owned splits at their start. */
+  public SourceOpened opened() {
+    return opened;
+  }
+
+  /** The splits this reader owns, at their start offsets. */
+  public List<SplitState> splits() {
+    return opened.getSplitsList();
+  }
+
+  /** True once the input ended (end_of_input) and every record was returned. */
+  public boolean isEndOfInput() {
+    return endOfInput && pending.isEmpty();
+  }
+
+  /** The latest watermark the server sent, or Long.MIN_VALUE. */
+  public long currentWatermark() {
+    return watermark;
+  }
+
+  /** Waits up to {@code timeout} for the next record; null on timeout or at the end of input. */
+  public KafkaRecord<T> poll(Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (pending.isEmpty()) {
+      throwIfFailed();
+      if (streamDone) {
+        return null;
+      }
+      long left = deadline - System.nanoTime();
+      if (left <= 0) {
+        return null;
+      }
+      Object ev = take(left);
+      if (ev == null) {
+        return null;
+      }
+      handle(ev);
+    }
+    return pending.poll();
+  }
+
+  /** Blocks until a record is available (true) or the input ended (false). */
+  @Override
+  public boolean hasNext() {
+    while (pending.isEmpty()) {
+      throwIfFailed();
+      if (streamDone) {
+        return false;
+      }
+      handle(take(-1));
+    }
+    return true;
+  }
+
+  @Override
+  public KafkaRecord<T> next() {
+    if (!hasNext()) {
+      throw new NoSuchElementException("the input ended");
+    }
+    return pending.poll();
+  }
+
+  @Override
+  public Iterator<KafkaRecord<T>> iterator() {
+    return this;
+  }
+
+  /**
+   * Takes checkpoint {@code checkpointId} (ids strictly increasing): waits for the server's barrier
+   * and returns the position of every split this reader owns, as of the records returned so far.
+   * Records before the barrier stay buffered and are still returned. When the input already ended
+   * and the server closed the session, the state is built from the splits' stopping offsets.
+   */
+  public SourceState checkpoint(long checkpointId) {
+    if (!streamDone) {
+      send(ReadRequest.newBuilder()
+          .setCheckpoint(Checkpoint.newBuilder().setCheckpointId(checkpointId)).build());
+    } else {
+      throwIfFailed();
+    }
+    while (!barriers.containsKey(checkpointId)) {
+      throwIfFailed();
+      if (streamDone) {
+        if (endOfInput) {
+          // The input ended (and the server closed the session) before it saw the checkpoint:
+          // every split is at its stopping offset.
+          SourceState.Builder done = SourceState.newBuilder();
+          for (SplitState s : ownedSplits) {
+            Long stop = finished.get(new TopicPartition(s.getTopic(), s.getPartition()));
+            done.addSplits(stop == null ? s : s.toBuilder().setNextOffset(stop).setStoppingOffset(stop).build());
+          }
+          barriers.put(checkpointId, Barrier.newBuilder()
+              .setCheckpointId(checkpointId).setState(done).build());
+          break;
+        }
+        throw new IllegalStateException(
+            "the session ended before the barrier of checkpoint " + checkpointId);
+      }
+      handle(take(-1));
+    }
+    Barrier barrier = barriers.remove(checkpointId);
+    Map<TopicPartition, Long> firstPending = new HashMap<>();
+    for (KafkaRecord<T> r : pending) {
+      firstPending.putIfAbsent(r.topicPartition(), r.offset());
+    }
+    SourceState.Builder state = SourceState.newBuilder();
+    for (SplitState s : barrier.getState().getSplitsList()) {
+      Long first = firstPending.get(new TopicPartition(s.getTopic(), s.getPartition()));
+      if (first != null && first < s.getNextOffset()) {
+        state.addSplits(s.toBuilder().setNextOffset(first));
+      } else {
+        state.addSplits(s);
+      }
+    }
+    return state.build();
+  }
+
+  /**
+   * Says checkpoint {@code checkpointId} is durable: the server commits its offsets to the group
+   * when committing is on. Does not wait; see {@link #awaitOffsetsCommitted}.
+   */
+  public void notifyCheckpointComplete(long checkpointId) {
+    send(ReadRequest.newBuilder()
+        .setCheckpointComplete(CheckpointComplete.newBuilder().setCheckpointId(checkpointId)).build());
+  }
+
+  /**
+   * Waits until the server reported the offset commit of a checkpoint >= {@code checkpointId}
+   * (buffering records that arrive meanwhile) and returns that report; its error is empty on
+   * success.
+   */
+  public OffsetsCommitted awaitOffsetsCommitted(long checkpointId, Duration timeout) {
+    if (!opened.getCommitOffsets()) {
+      throw new IllegalStateException("this reader does not commit offsets: "
+          + opened.getCommitDisabledReason());
+    }
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (lastCommitted == null || lastCommitted.getCheckpointId() < checkpointId) {
+      throwIfFailed();
+      if (streamDone) {
+        throw new IllegalStateException("the session ended before the commit of " + checkpointId);
+      }
+      long left = deadline - System.nanoTime();
+      Object ev = left > 0 ? take(left) : null;
+      if (ev == null) {
+        throw new FerryException(Status.Code.DEADLINE_EXCEEDED,
+            "no offset commit of checkpoint " + checkpointId + " within " + timeout, null);
+      }
+      handle(ev);
+    }
+    return lastCommitted;
+  }
+
+  /** Ends the session (buffered records are dropped) and, if it owns it, the channel. */
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    try {
+      if (!streamDone) {
+        try {
+          requests.onNext(ReadRequest.newBuilder().setClose(Close.getDefaultInstance()).build());
+          requests.onCompleted();
+          long deadline = System.nanoTime() + CLOSE_TIMEOUT.toNanos();
+          while (!streamDone) {
+            long left = deadline - System.nanoTime();
+            Object ev = left > 0 ? take(left) : null;
+            if (ev == null) {
+              requests.cancel("close timed out", null);
+              break;
+            }
+            if (ev instanceof ReadResponse) {
+              continue; // drop what still comes
+            }
+            handle(ev);
+          }
+        } catch (RuntimeException e) {
+          requests.cancel("close failed", e);
+        }
+      }
+      pending.clear();
+    } finally {
+      if (ownsChannel) {
+        channel.shutdownNow();
+      }
+    }
+  }
+
+  private void send(ReadRequest req) {
+    if (closed) {
+      throw new IllegalStateException("the reader is closed");
+    }
+    throwIfFailed();
+    if (streamDone) {
+      throw new IllegalStateException("the session already ended");
+    }
+    requests.onNext(req);
+  }
+
+  private void throwIfFailed() {
+    if (error != null) {
+      throw error;
+    }
+  }
+
+  /** Takes the next event; waits at most {@code nanos}, forever when negative. */
+  private Object take(long nanos) {
+    try {
+      Object ev = nanos < 0 ? events.take() : events.poll(nanos, TimeUnit.NANOSECONDS);
+      if (ev instanceof ReadResponse) {
+        requests.request(1);
+      }
+      return ev;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new FerryException(Status.Code.CANCELLED, "interrupted", e);
+    }
+  }
+
+  private void handle(Object ev) {
+    if (ev == COMPLETED) {
+      streamDone = true;
+      return;
+    }
+    if (ev instanceof Failure f) {
+      streamDone = true;
+      error = FerryException.from(f.error());
+      return;
+    }
+    ReadResponse r = (ReadResponse) ev;
+    switch (r.getKindCase()) {
+      case RECORDS -> {
+        for (Record rec : r.getRecords().getRecordsList()) {
+          pending.add(new KafkaRecord<>(rec.getTopic(), rec.getPartition(), rec.getOffset(),
+              rec.getTimestampMs(), rec.getTimestampType(),
+              rec.hasKey() ? rec.getKey().toByteArray() : null, rec.getHeadersList(),
+              deserializer.deserialize(rec)));
+        }
+      }
+      case BARRIER -> barriers.put(r.getBarrier().getCheckpointId(), r.getBarrier());
+      case COMMITTED -> lastCommitted = r.getCommitted();
+      case WATERMARK -> watermark = Math.max(watermark, r.getWatermark().getTimestampMs());
+      case END_OF_INPUT -> endOfInput = true;
+      case SPLIT_FINISHED -> finished.put(new TopicPartition(r.getSplitFinished().getTopic(),
+          r.getSplitFinished().getPartition()), r.getSplitFinished().getStoppingOffset());
+      case SPLITS_ADDED -> ownedSplits.addAll(r.getSplitsAdded().getSplitsList());
+      default -> { } // opened again cannot happen; idle is informational
+    }
+  }
+}
