@@ -76,8 +76,12 @@ test: tools build ## start a real Kafka broker, run the Go, Python and Java test
 	test/kafka/with-kafka.sh test/run-tests.sh
 
 .PHONY: bench
-bench: build ## read throughput on a real broker: direct franz-go vs ferry (1 and 3 readers), barrier latency, ferry RSS; BENCH_ARGS="-n 50000" for a quick run
-	test/kafka/with-kafka.sh $(GO) run ./test/bench -repeat 3 $(BENCH_ARGS)
+bench: build $(VENV)/.installed ## read throughput on a real broker: direct franz-go vs ferry from Go (1 and 3 readers), Python and Java; barrier latency, ferry RSS; BENCH_ARGS="-n 50000" for a quick run
+	mvn -q -B -f clients/java -DskipTests package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
+	test/kafka/with-kafka.sh $(GO) run ./test/bench -repeat 3 \
+		-client "python=$(VPY) test/bench/client_read.py" \
+		-client "java=java -cp clients/java/target/classes:$$(cat clients/java/target/classpath.txt) dev.ferry.bench.ReadBench" \
+		$(BENCH_ARGS)
 
 .PHONY: chaos
 chaos: build ## exactly-once under fire, long: 1,000,000 records, ferry SIGKILLed 20 times, Kafka restarted twice, output checked with read_committed

@@ -70,6 +70,27 @@ type config struct {
 	perfDir         string
 	compression     string
 	ferryEnv        string
+	clients         clientFlags
+}
+
+// clientFlags collects -client NAME=COMMAND flags: external readers (the
+// Python and Java clients) run against the same ferry in the same run.
+type clientFlags []clientCmd
+
+type clientCmd struct {
+	name string
+	argv []string
+}
+
+func (c *clientFlags) String() string { return "" }
+
+func (c *clientFlags) Set(v string) error {
+	name, cmd, ok := strings.Cut(v, "=")
+	if !ok || name == "" || strings.TrimSpace(cmd) == "" {
+		return fmt.Errorf("want NAME=COMMAND, got %q", v)
+	}
+	*c = append(*c, clientCmd{name: name, argv: strings.Fields(cmd)})
+	return nil
 }
 
 func main() {
@@ -88,6 +109,7 @@ func main() {
 	flag.IntVar(&cfg.maxRecvMsg, "max-recv-msg", 64<<20, "gRPC client max receive message size")
 	flag.StringVar(&cfg.perfDir, "perf-dir", "", "profile ferry with `perf record -g -p PID` during each ferry read of the first repetition, into DIR/ferry-N.perf.data (slows ferry down; for diagnosis, not for numbers)")
 	flag.StringVar(&cfg.compression, "compression", "none", "producer batch compression: none, snappy, lz4, zstd or gzip (values are random, so compression only adds decoding work)")
+	flag.Var(&cfg.clients, "client", "NAME=COMMAND: also read the topic through ferry with this external client, one bounded reader (it gets FERRY_ADDR and FERRY_BENCH_TOPIC and prints `records=N bytes=B seconds=S` last); repeatable")
 	flag.StringVar(&cfg.ferryEnv, "ferry-env", "", "extra environment for ferry, KEY=VALUE[,KEY=VALUE...] (e.g. GODEBUG=gctrace=1 or GOGC=200)")
 	flag.Parse()
 	if err := validate(cfg); err != nil {
@@ -173,6 +195,14 @@ type Report struct {
 	FerryPeakRSS int64            `json:"ferry_peak_rss_bytes"`
 	FerryRSS     int64            `json:"ferry_rss_bytes"`
 	Runs         map[string][]Run `json:"runs"`
+	Clients      []ClientResult   `json:"clients,omitempty"`
+}
+
+// ClientResult is an external client's read through ferry.
+type ClientResult struct {
+	Name  string  `json:"name"`
+	Run   Run     `json:"run"`
+	Ratio float64 `json:"ratio"`
 }
 
 // ---------------------------------------------------------------------------
@@ -268,6 +298,24 @@ func run(cfg config) error {
 		}
 		rep.Runs["ferry_n"] = append(rep.Runs["ferry_n"], fn)
 		logf("run %d: ferry-%d  %.2f s", i+1, cfg.readers, fn.Seconds)
+
+		for _, c := range cfg.clients {
+			var childCPU float64
+			cr, err := measure(fp, func() (r Run, err error) {
+				r, childCPU, err = readClient(ctx, c, fp.addr, rep.Topic, want)
+				return r, err
+			})
+			if err != nil {
+				return fmt.Errorf("%s client read: %w", c.name, err)
+			}
+			cr.ClientCPU = childCPU // the client is the child process, not this one
+			rep.Runs["client_"+c.name] = append(rep.Runs["client_"+c.name], cr)
+			logf("run %d: %s client  %.2f s", i+1, c.name, cr.Seconds)
+		}
+	}
+	for _, c := range cfg.clients {
+		cr := pick(rep.Runs["client_"+c.name], cfg.pick)
+		rep.Clients = append(rep.Clients, ClientResult{Name: c.name, Run: cr, Ratio: cr.RecPerS / pick(rep.Runs["direct"], cfg.pick).RecPerS})
 	}
 	rep.Direct = pick(rep.Runs["direct"], cfg.pick)
 	rep.Ferry1 = pick(rep.Runs["ferry_1"], cfg.pick)
@@ -396,6 +444,9 @@ func printReport(w io.Writer, r *Report) {
 	line("direct franz-go", r.Direct, 0)
 	line("ferry, 1 reader", r.Ferry1, r.Ratio1)
 	line(fmt.Sprintf("ferry, %d readers", r.Readers), r.FerryN, r.RatioN)
+	for _, c := range r.Clients {
+		line(c.Name+" client, 1 reader", c.Run, c.Ratio)
+	}
 	fmt.Fprintf(w, "%-21s: n=%d p50=%.1f ms p99=%.1f ms max=%.1f ms mean=%.1f ms (unanswered at end of input: %d)\n",
 		"barrier round trip", r.Barrier.N, r.Barrier.P50Ms, r.Barrier.P99Ms, r.Barrier.MaxMs, r.Barrier.MeanMs, r.Barrier.Unanswered)
 	fmt.Fprintf(w, "%-21s: %.0f MiB (VmHWM); now %.0f MiB (VmRSS)\n", "ferry peak RSS", float64(r.FerryPeakRSS)/(1<<20), float64(r.FerryRSS)/(1<<20))
@@ -1029,4 +1080,31 @@ func commas(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// readClient runs an external client's bounded read and checks what it
+// counted. Its own timing (from open to end of input) is reported, not the
+// process start-up.
+func readClient(ctx context.Context, c clientCmd, addr, topic string, want expect) (Run, float64, error) {
+	cmd := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...)
+	cmd.Env = append(os.Environ(), "FERRY_ADDR="+addr, "FERRY_BENCH_TOPIC="+topic)
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return Run{}, 0, fmt.Errorf("%v: %s", err, ee.Stderr)
+		}
+		return Run{}, 0, err
+	}
+	cpu := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var records, bytes int64
+	var seconds float64
+	if _, err := fmt.Sscanf(lines[len(lines)-1], "records=%d bytes=%d seconds=%g", &records, &bytes, &seconds); err != nil {
+		return Run{}, 0, fmt.Errorf("unexpected output %q: %v", lines[len(lines)-1], err)
+	}
+	if records != want.records || bytes != want.bytes {
+		return Run{}, 0, fmt.Errorf("read %d records / %d bytes, want %d / %d", records, bytes, want.records, want.bytes)
+	}
+	return newRun(c.name, records, bytes, time.Duration(seconds*float64(time.Second))), cpu, nil
 }
