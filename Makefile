@@ -62,9 +62,10 @@ check-generate: generate ## fail when the committed generated code differs from 
 	@echo "generated code is up to date"
 
 .PHONY: lint
-lint: $(BUF) ## buf lint (STANDARD), go vet, gofmt
+lint: $(BUF) $(VENV)/.installed ## buf lint (STANDARD), go vet, gofmt, mypy --strict on the Python facade
 	$(BUF) lint
 	$(GO) vet ./...
+	$(VENV)/bin/mypy --strict clients/python/src/ferry/__init__.py clients/python/src/ferry/flink.py
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 .PHONY: breaking
