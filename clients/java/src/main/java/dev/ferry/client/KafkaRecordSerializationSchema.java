@@ -16,6 +16,7 @@ public interface KafkaRecordSerializationSchema<T> {
   /** Flink's KafkaRecordSerializationSchemaBuilder: a topic, a value and optionally a key schema. */
   final class Builder<T> {
     private String topic;
+    private java.util.function.Function<? super T, String> topicSelector;
     private SerializationSchema<? super T> valueSchema;
     private SerializationSchema<? super T> keySchema;
 
@@ -23,6 +24,12 @@ public interface KafkaRecordSerializationSchema<T> {
 
     public Builder<T> setTopic(String topic) {
       this.topic = Objects.requireNonNull(topic, "topic");
+      return this;
+    }
+
+    /** Picks the topic of each element (Flink's setTopicSelector); instead of setTopic. */
+    public Builder<T> setTopicSelector(java.util.function.Function<? super T, String> selector) {
+      this.topicSelector = Objects.requireNonNull(selector, "selector");
       return this;
     }
 
@@ -37,17 +44,19 @@ public interface KafkaRecordSerializationSchema<T> {
     }
 
     public KafkaRecordSerializationSchema<T> build() {
-      if (topic == null || topic.isEmpty()) {
-        throw new IllegalStateException("no topic: call setTopic");
+      if ((topic == null || topic.isEmpty()) == (topicSelector == null)) {
+        throw new IllegalStateException("set exactly one of setTopic and setTopicSelector");
       }
       if (valueSchema == null) {
         throw new IllegalStateException("no value schema: call setValueSerializationSchema");
       }
-      String t = topic;
+      String fixed = topic;
+      java.util.function.Function<? super T, String> selector = topicSelector;
       SerializationSchema<? super T> v = valueSchema;
       SerializationSchema<? super T> k = keySchema;
       return element -> {
-        SinkRecord.Builder b = SinkRecord.newBuilder().setTopic(t);
+        SinkRecord.Builder b = SinkRecord.newBuilder()
+            .setTopic(selector != null ? selector.apply(element) : fixed);
         byte[] value = v.serialize(element);
         if (value != null) {
           b.setValue(ByteString.copyFrom(value));

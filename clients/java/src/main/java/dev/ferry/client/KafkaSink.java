@@ -97,8 +97,25 @@ public final class KafkaSink<T> {
     private ManagedChannel channel;
     private String address;
     private int maxBatchRecords = 1000;
+    private dev.ferry.v1.Partitioner partitioner = dev.ferry.v1.Partitioner.PARTITIONER_DEFAULT;
 
     private Builder() {}
+
+    /**
+     * How records without an explicit partition are placed: "default" (murmur2 of the key, as
+     * Kafka's Java client), "fixed" (writer index mod partitions, as FlinkFixedPartitioner) or
+     * "round_robin".
+     */
+    public Builder<T> setPartitioner(String name) {
+      switch (Objects.requireNonNull(name, "name")) {
+        case "default" -> partitioner = dev.ferry.v1.Partitioner.PARTITIONER_DEFAULT;
+        case "fixed" -> partitioner = dev.ferry.v1.Partitioner.PARTITIONER_FIXED;
+        case "round_robin" -> partitioner = dev.ferry.v1.Partitioner.PARTITIONER_ROUND_ROBIN;
+        default -> throw new IllegalArgumentException(
+            "partitioner must be default, fixed or round_robin, not " + name);
+      }
+      return this;
+    }
 
     /** Kafka bootstrap servers, "host:port[,host:port]"; unset uses the server's default cluster. */
     public Builder<T> setBootstrapServers(String bootstrapServers) {
@@ -184,6 +201,7 @@ public final class KafkaSink<T> {
       SinkSpec.Builder s = SinkSpec.newBuilder()
           .setDeliveryGuarantee(guarantee.proto)
           .setTransactionalIdPrefix(transactionalIdPrefix)
+          .setPartitioner(partitioner)
           .putAllProperties(properties);
       if (bootstrapServers != null) {
         s.setCluster(Cluster.newBuilder().addAllBootstrapServers(bootstrapServers));

@@ -267,6 +267,40 @@ class FlinkApiTest {
   }
 
   @Test
+  void fixedPartitionerAndTopicSelector() throws Exception {
+    String even = TestEnv.createTopic(admin, "flink-even", 3);
+    String odd = TestEnv.createTopic(admin, "flink-odd", 3);
+    KafkaSink<String> sink = KafkaSink.<String>builder()
+        .setFerryChannel(channel)
+        .setRecordSerializer(KafkaRecordSerializationSchema.<String>builder()
+            .setTopicSelector(v -> Integer.parseInt(v.substring(2)) % 2 == 0 ? even : odd)
+            .setValueSerializationSchema(new SimpleStringSchema())
+            .setKeySerializationSchema(new SimpleStringSchema())
+            .build())
+        .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
+        .setPartitioner("fixed")
+        .setWriter(5, 6) // FlinkFixedPartitioner: writer 5 of 3 partitions -> partition 2
+        .build();
+    List<String> written = values("p", 0, 40);
+    try (SinkWriter<String> w = sink.open()) {
+      written.forEach(w::write);
+      w.prepare(1);
+    }
+    List<KafkaRecord<String>> evens = readAll(sourceBuilder(even).setBounded(OffsetsInitializer.latest()).build());
+    List<KafkaRecord<String>> odds = readAll(sourceBuilder(odd).setBounded(OffsetsInitializer.latest()).build());
+    assertEquals(20, evens.size(), "records selected into the even topic");
+    assertEquals(20, odds.size(), "records selected into the odd topic");
+    for (KafkaRecord<String> r : evens) {
+      assertEquals(0, Integer.parseInt(r.value().substring(2)) % 2, "odd value in the even topic");
+      assertEquals(2, r.partition(), "the fixed partitioner puts writer 5 of 3 partitions in 2");
+    }
+    for (KafkaRecord<String> r : odds) {
+      assertEquals(2, r.partition(), "the fixed partitioner puts writer 5 of 3 partitions in 2");
+    }
+    assertThrows(IllegalArgumentException.class, () -> KafkaSink.<String>builder().setPartitioner("random"));
+  }
+
+  @Test
   void sinkNone() throws Exception {
     String topic = TestEnv.createTopic(admin, "flink-none", 2);
     List<String> written = values("n", 0, 50);
