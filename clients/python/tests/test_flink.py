@@ -399,3 +399,59 @@ def test_builders_need_a_server() -> None:
         KafkaSource.builder().set_topics("t").build()
     with pytest.raises(ValueError):
         KafkaSink.builder().set_partitioner("nope")
+
+
+def test_offsets_committed_inside_the_sink_transaction(
+    channel: grpc.Channel, create_topic: Callable[..., str]
+) -> None:
+    """flush(consumed_offsets=...) commits the source's progress with the
+    output, atomically: a source from the group's committed offsets then
+    resumes after the last committed transaction."""
+    src = create_topic("py-flink-rpw-in", PARTITIONS)
+    out = create_topic("py-flink-rpw-out", PARTITIONS)
+    group = f"py-rpw-{uuid.uuid4().hex[:8]}"
+    _write(channel, src, _values(30, "in"))
+
+    def from_group() -> "KafkaSourceBuilder[Optional[str]]":
+        return (
+            _source(channel, src)
+            .set_group_id(group)
+            .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
+            .set_bounded(KafkaOffsetsInitializer.latest())
+        )
+
+    records = _read_all(from_group())
+    assert len(records) == 30
+    sink = (
+        KafkaSink.builder()
+        .set_channel(channel)
+        .set_record_serializer(
+            KafkaRecordSerializationSchema.builder()
+            .set_topic(out)
+            .set_value_serialization_schema(SimpleStringSchema())
+            .build()
+        )
+        .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
+        .set_transactional_id_prefix(f"py-rpw-{uuid.uuid4().hex[:8]}")
+        .build()
+    )
+    with sink.open(timeout=WAIT_S) as writer:
+        writer.write_batch("out-" + (r.value or "") for r in records)
+        nxt: Dict[Tuple[str, int], int] = {}
+        for r in records:
+            nxt[(r.topic, r.partition)] = max(nxt.get((r.topic, r.partition), 0), r.offset + 1)
+        writer.flush(consumed_offsets=(group, nxt))
+        writer.prepare(1)
+        writer.commit(1)
+    # The group's offsets moved with the transaction: nothing is left to read.
+    deadline = time.time() + 15
+    while True:
+        left = _read_all(from_group())
+        if not left or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert left == []
+    output = _read_all(
+        _source(channel, out).set_property("isolation.level", "read_committed").set_bounded(KafkaOffsetsInitializer.latest())
+    )
+    assert sorted(r.value or "" for r in output) == sorted("out-" + (r.value or "") for r in records)

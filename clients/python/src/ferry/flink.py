@@ -1319,13 +1319,24 @@ class SinkWriter(Generic[T]):
         for v in values:
             self.write(v)
 
-    def flush(self) -> None:
-        """Sends the buffered records (without waiting for Kafka)."""
-        if not self._buffer:
+    def flush(self, consumed_offsets: Optional[Tuple[str, Mapping[Tuple[str, int], int]]] = None) -> None:
+        """Sends the buffered records (without waiting for Kafka).
+
+        ``consumed_offsets`` is ``(group_id, {(topic, partition): next_offset})``:
+        source offsets to commit inside the open transaction (EXACTLY_ONCE
+        only), so that output and input progress commit atomically and a
+        source opened with ``committed_offsets`` resumes after the last
+        committed transaction, with no client state at all."""
+        if not self._buffer and consumed_offsets is None:
             self._stream._check()
             return
         self._sequence += 1
         batch = sink_pb2.WriteBatch(sequence=self._sequence, records=self._buffer)
+        if consumed_offsets is not None:
+            group, offsets = consumed_offsets
+            batch.consumed_offsets.group_id = group
+            for (topic, partition), offset in sorted(offsets.items()):
+                batch.consumed_offsets.offsets.add(topic=topic, partition=partition, offset=offset)
         self._buffer = []
         self._stream.send(sink_pb2.WriteRequest(records=batch))
 
