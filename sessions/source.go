@@ -137,14 +137,14 @@ func OpenSource(ctx context.Context, reg *Registry, cfg source.Config, opts Sour
 	for _, sp := range s.initial {
 		s.addSplit(sp, now)
 	}
+	s.sortOrder()
 	go s.fetch(loopCtx)
 	return s, nil
 }
 
-func (s *Source) addSplit(sp source.Split, now time.Time) {
-	k := splitKey{sp.Topic, sp.Partition}
-	s.positions[k] = &source.SplitState{Topic: sp.Topic, Partition: sp.Partition, Next: sp.Start, Stop: sp.Stop}
-	s.order = append(s.order, k)
+// sortOrder keeps the splits sorted by topic and partition, the order of
+// checkpoint states; call it after adding splits.
+func (s *Source) sortOrder() {
 	sort.Slice(s.order, func(i, j int) bool {
 		a, b := s.order[i], s.order[j]
 		if a.topic != b.topic {
@@ -152,6 +152,12 @@ func (s *Source) addSplit(sp source.Split, now time.Time) {
 		}
 		return a.partition < b.partition
 	})
+}
+
+func (s *Source) addSplit(sp source.Split, now time.Time) {
+	k := splitKey{sp.Topic, sp.Partition}
+	s.positions[k] = &source.SplitState{Topic: sp.Topic, Partition: sp.Partition, Next: sp.Start, Stop: sp.Stop}
+	s.order = append(s.order, k)
 	if sp.FinishedAtStart() {
 		return
 	}
@@ -233,10 +239,14 @@ func (s *Source) Finished() bool { return s.stops && s.remaining == 0 && s.reade
 // BeginBatch registers the splits a batch adds; call it before any of the
 // batch reaches the client.
 func (s *Source) BeginBatch(b source.Batch) {
+	if len(b.Added) == 0 {
+		return
+	}
 	now := time.Now()
 	for _, sp := range b.Added {
 		s.addSplit(sp, now)
 	}
+	s.sortOrder()
 }
 
 // DeliveredRecords records that recs, the next records of the batch in

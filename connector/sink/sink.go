@@ -133,13 +133,7 @@ func (w *Writer) openTransactions(ctx context.Context, cfg Config, opts []kgo.Op
 // Prepare pre-commits the open transaction for checkpoint id (EXACTLY_ONCE)
 // and returns every prepared transaction not committed yet.
 func (w *Writer) Prepare(ctx context.Context, id int64) ([]Prepared, error) {
-	err := w.txn.prepare(ctx, id, func(cl *kgo.Client) error {
-		if err := cl.Flush(ctx); err != nil {
-			return err
-		}
-		return w.Err()
-	})
-	if err != nil {
+	if err := w.txn.prepare(ctx, id, w.Flush); err != nil {
 		return nil, err
 	}
 	return w.txn.state(), nil

@@ -107,12 +107,12 @@ func (t *transactions) take(ctx context.Context) (*txnProducer, error) {
 // prepared for checkpoint id and opens a new transaction on another
 // producer. An empty transaction is not prepared (FLINK-31363): nothing to
 // commit, no broker call.
-func (t *transactions) prepare(ctx context.Context, id int64, flush func(*kgo.Client) error) error {
+func (t *transactions) prepare(ctx context.Context, id int64, flush func(context.Context) error) error {
 	p := t.current
 	if p.empty() {
 		return nil
 	}
-	if err := flush(p.cl); err != nil {
+	if err := flush(ctx); err != nil {
 		return err
 	}
 	pid, epoch, err := p.cl.ProducerID(ctx)
@@ -286,24 +286,19 @@ func abortLingering(ctx context.Context, cl *kgo.Client, prefix string, index in
 		req.TransactionalID = &tx.TxnID
 		req.TransactionTimeoutMillis = int32(timeout / time.Millisecond)
 		req.ProducerID, req.ProducerEpoch = -1, -1
-		for {
+		// CONCURRENT_TRANSACTIONS means the abort is under way: ask again.
+		err := retryConcurrent(ctx, func() (int16, error) {
 			resp, err := req.RequestWith(ctx, cl)
 			if err != nil {
-				return &connector.UnavailableError{Op: "aborting lingering transaction " + tx.TxnID, Err: err}
+				return 0, &connector.UnavailableError{Op: "aborting lingering transaction " + tx.TxnID, Err: err}
 			}
-			err = kerr.ErrorForCode(resp.ErrorCode)
-			if errors.Is(err, kerr.ConcurrentTransactions) {
-				select { // the abort is under way; ask again
-				case <-time.After(50 * time.Millisecond):
-					continue
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("aborting lingering transaction %s: %w", tx.TxnID, err)
-			}
-			break
+			return resp.ErrorCode, nil
+		})
+		if _, isKafka := err.(*kerr.Error); isKafka {
+			return fmt.Errorf("aborting lingering transaction %s: %w", tx.TxnID, err)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
