@@ -27,6 +27,7 @@ import java.util.NoSuchElementException;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
  * One reader of a {@link KafkaSource}: a ferry source session. It is an {@link Iterator} (and
@@ -39,6 +40,10 @@ import java.util.concurrent.TimeUnit;
  * returned state is the position of what this reader has returned so far: for a split with buffered
  * records it is the offset of the first buffered one, so restoring it loses and repeats nothing.
  * Records are fetched with flow control: at most a few messages wait in the client.
+ *
+ * <p>Events: watermarks, idleness, splits added and finished, and offset commit outcomes come in
+ * the same stream as the records. The iterator skips them; an {@link #setEventListener event
+ * listener} receives them, each at its place between the records.
  */
 public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable<KafkaRecord<T>>,
     AutoCloseable {
@@ -52,7 +57,8 @@ public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable
   private final boolean ownsChannel;
   private final KafkaRecordDeserializationSchema<T> deserializer;
   private final BlockingQueue<Object> events = new LinkedBlockingQueue<>();
-  private final ArrayDeque<KafkaRecord<T>> pending = new ArrayDeque<>();
+  /** Records (KafkaRecord) and events (SourceEvent) received and not yet passed, in order. */
+  private final ArrayDeque<Object> pending = new ArrayDeque<>();
   private final Map<Long, Barrier> barriers = new HashMap<>();
   private final Map<TopicPartition, Long> finished = new HashMap<>();
   private final List<SplitState> ownedSplits = new java.util.ArrayList<>();
@@ -65,6 +71,7 @@ public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable
   private FerryException error;
   private OffsetsCommitted lastCommitted;
   private long watermark = Long.MIN_VALUE;
+  private Consumer<? super SourceEvent> eventListener;
 
   SourceReader(ManagedChannel channel, boolean ownsChannel, OpenSource open,
       KafkaRecordDeserializationSchema<T> deserializer) {
@@ -128,12 +135,38 @@ public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable
     return opened.getSplitsList();
   }
 
+  /**
+   * Receives the session's events ({@link SourceEvent}: watermarks, idleness, splits added and
+   * finished, offset commit outcomes) in stream order with the records, the way Python's
+   * {@code with_events()} yields them: {@link #hasNext}, {@link #next} and {@link #poll} call it, on
+   * the caller's thread, for every event before the record they return (or, when they return none,
+   * for every event that came), so an event reaches the listener after every record the server sent
+   * before it and before any record sent after it. {@link #checkpoint} and
+   * {@link #awaitOffsetsCommitted} keep events buffered with the records for the iterator to pass.
+   *
+   * <p>Events are kept only while a listener is set: set it right after {@link KafkaSource#open()}
+   * to see all of them (nothing is read before the first call on the reader); those that arrive
+   * while it is null are dropped, as they are by default. An exception thrown by the listener comes
+   * out of the call that delivered the event; that event is not delivered again.
+   *
+   * @param listener the listener, or null to drop events
+   * @return this reader
+   */
+  public SourceReader<T> setEventListener(Consumer<? super SourceEvent> listener) {
+    this.eventListener = listener;
+    return this;
+  }
+
   /** True once the input ended (end_of_input) and every record was returned. */
   public boolean isEndOfInput() {
     return endOfInput && pending.isEmpty();
   }
 
-  /** The latest watermark the server sent, or Long.MIN_VALUE. */
+  /**
+   * The latest watermark the server sent (ms since the Unix epoch), as of the messages this reader
+   * has received (which may be ahead of the records returned so far); Long.MIN_VALUE before any, and
+   * always without a {@link WatermarkStrategy}.
+   */
   public long currentWatermark() {
     return watermark;
   }
@@ -141,7 +174,7 @@ public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable
   /** Waits up to {@code timeout} for the next record; null on timeout or at the end of input. */
   public KafkaRecord<T> poll(Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
-    while (pending.isEmpty()) {
+    while (!passEvents()) {
       throwIfFailed();
       if (streamDone) {
         return null;
@@ -156,13 +189,13 @@ public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable
       }
       handle(ev);
     }
-    return pending.poll();
+    return takeRecord();
   }
 
   /** Blocks until a record is available (true) or the input ended (false). */
   @Override
   public boolean hasNext() {
-    while (pending.isEmpty()) {
+    while (!passEvents()) {
       throwIfFailed();
       if (streamDone) {
         return false;
@@ -177,7 +210,31 @@ public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable
     if (!hasNext()) {
       throw new NoSuchElementException("the input ended");
     }
-    return pending.poll();
+    return takeRecord();
+  }
+
+  /**
+   * Hands the events at the head of the buffer to the listener; true when a record is next, false
+   * when the buffer is empty.
+   */
+  private boolean passEvents() {
+    Object head;
+    while ((head = pending.peek()) != null) {
+      if (head instanceof KafkaRecord) {
+        return true;
+      }
+      pending.poll();
+      Consumer<? super SourceEvent> listener = eventListener;
+      if (listener != null) {
+        listener.accept((SourceEvent) head);
+      }
+    }
+    return false;
+  }
+
+  @SuppressWarnings("unchecked")
+  private KafkaRecord<T> takeRecord() {
+    return (KafkaRecord<T>) pending.poll();
   }
 
   @Override
@@ -220,8 +277,10 @@ public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable
     }
     Barrier barrier = barriers.remove(checkpointId);
     Map<TopicPartition, Long> firstPending = new HashMap<>();
-    for (KafkaRecord<T> r : pending) {
-      firstPending.putIfAbsent(r.topicPartition(), r.offset());
+    for (Object o : pending) {
+      if (o instanceof KafkaRecord<?> r) {
+        firstPending.putIfAbsent(r.topicPartition(), r.offset());
+      }
     }
     SourceState.Builder state = SourceState.newBuilder();
     for (SplitState s : barrier.getState().getSplitsList()) {
@@ -360,13 +419,35 @@ public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable
         }
       }
       case BARRIER -> barriers.put(r.getBarrier().getCheckpointId(), r.getBarrier());
-      case COMMITTED -> lastCommitted = r.getCommitted();
-      case WATERMARK -> watermark = Math.max(watermark, r.getWatermark().getTimestampMs());
+      case COMMITTED -> {
+        OffsetsCommitted c = r.getCommitted();
+        lastCommitted = c;
+        event(new SourceEvent.OffsetsCommittedEvent(c.getCheckpointId(), c.getError(), c.getFailedCommits()));
+      }
+      case WATERMARK -> {
+        watermark = Math.max(watermark, r.getWatermark().getTimestampMs());
+        event(new SourceEvent.WatermarkEvent(r.getWatermark().getTimestampMs()));
+      }
+      case IDLE -> event(new SourceEvent.IdleEvent());
       case END_OF_INPUT -> endOfInput = true;
-      case SPLIT_FINISHED -> finished.put(new TopicPartition(r.getSplitFinished().getTopic(),
-          r.getSplitFinished().getPartition()), r.getSplitFinished().getStoppingOffset());
-      case SPLITS_ADDED -> ownedSplits.addAll(r.getSplitsAdded().getSplitsList());
-      default -> { } // opened again cannot happen; idle is informational
+      case SPLIT_FINISHED -> {
+        TopicPartition tp = new TopicPartition(r.getSplitFinished().getTopic(),
+            r.getSplitFinished().getPartition());
+        finished.put(tp, r.getSplitFinished().getStoppingOffset());
+        event(new SourceEvent.SplitFinishedEvent(tp, r.getSplitFinished().getStoppingOffset()));
+      }
+      case SPLITS_ADDED -> {
+        ownedSplits.addAll(r.getSplitsAdded().getSplitsList());
+        event(new SourceEvent.SplitsAddedEvent(r.getSplitsAdded().getSplitsList()));
+      }
+      default -> { } // opened again cannot happen; kinds of a newer server are ignored
+    }
+  }
+
+  /** Buffers an event with the records, when a listener will want it. */
+  private void event(SourceEvent e) {
+    if (eventListener != null) {
+      pending.add(e);
     }
   }
 }
