@@ -3,7 +3,9 @@ package dev.ferry.client;
 import dev.ferry.v1.Checkpoint;
 import dev.ferry.v1.Close;
 import dev.ferry.v1.CommitCheckpoint;
+import dev.ferry.v1.ConsumedOffsets;
 import dev.ferry.v1.OpenSink;
+import dev.ferry.v1.PartitionOffset;
 import dev.ferry.v1.SinkOpened;
 import dev.ferry.v1.SinkRecord;
 import dev.ferry.v1.SinkServiceGrpc;
@@ -16,6 +18,9 @@ import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.time.Duration;
+import java.util.Comparator;
+import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -143,6 +148,48 @@ public final class SinkWriter<T> implements AutoCloseable {
   }
 
   /**
+   * Sends the buffered records (none is fine) in one batch that also carries source offsets to
+   * commit to consumer group {@code groupId} inside the open transaction: Kafka's
+   * {@code sendOffsetsToTransaction}, the Java form of Python's
+   * {@code flush(consumed_offsets=(group, offsets))}. The offsets then commit atomically with the
+   * records when {@link #commit} commits this transaction, and are dropped with it when it aborts,
+   * so a source opened with {@link OffsetsInitializer#committedOffsets()} for the group (and
+   * {@code isolation.level=read_committed} downstream) resumes exactly after the last committed
+   * transaction, with no client state (DESIGN: end-to-end exactly-once, way 2). Offsets sent again
+   * for a partition in the same transaction replace the earlier ones. Like {@link #flush()} it does
+   * not wait for the server.
+   *
+   * <p>Errors: the server refuses offsets unless the sink is
+   * {@link DeliveryGuarantee#EXACTLY_ONCE}, and an empty group id, an empty map, an empty topic or
+   * a negative partition or offset; that fails the session with INVALID_ARGUMENT naming
+   * {@code consumed_offsets}; an offset commit that Kafka refuses fails it with the status of the
+   * Kafka error. Either is thrown as a {@link FerryException} by this or the next call on the
+   * writer ({@link #prepare} at the latest); the open transaction never commits.
+   *
+   * @param groupId the consumer group whose offsets to commit
+   * @param nextOffsets for each source partition, the next offset to read: the offset of the last
+   *     record consumed to produce this transaction's records, plus one
+   * @throws NullPointerException if an argument, a key or a value is null
+   * @throws FerryException if the session failed
+   * @throws IllegalStateException if the writer is closed
+   */
+  public void flush(String groupId, Map<TopicPartition, Long> nextOffsets) {
+    Objects.requireNonNull(groupId, "groupId");
+    Objects.requireNonNull(nextOffsets, "nextOffsets");
+    checkOpen();
+    ConsumedOffsets.Builder co = ConsumedOffsets.newBuilder().setGroupId(groupId);
+    nextOffsets.entrySet().stream()
+        .sorted(Map.Entry.comparingByKey(Comparator.comparing(TopicPartition::topic)
+            .thenComparingInt(TopicPartition::partition)))
+        .forEach(e -> co.addOffsets(PartitionOffset.newBuilder()
+            .setTopic(Objects.requireNonNull(e.getKey(), "nextOffsets key").topic())
+            .setPartition(e.getKey().partition())
+            .setOffset(Objects.requireNonNull(e.getValue(), "nextOffsets value for " + e.getKey()))));
+    batch.setConsumedOffsets(co);
+    sendBatch();
+  }
+
+  /**
    * Checkpoint {@code checkpointId} (ids strictly increasing): sends the buffered records and waits
    * for the server's answer. Under NONE and AT_LEAST_ONCE (where the server waited until Kafka
    * acknowledged everything) it returns an empty state; under EXACTLY_ONCE the prepared
@@ -229,7 +276,7 @@ public final class SinkWriter<T> implements AutoCloseable {
   }
 
   private void sendBatch() {
-    if (batch.getRecordsCount() == 0) {
+    if (batch.getRecordsCount() == 0 && !batch.hasConsumedOffsets()) {
       return;
     }
     WriteBatch b = batch.setSequence(++sequence).build();

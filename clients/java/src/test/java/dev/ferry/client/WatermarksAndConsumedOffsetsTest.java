@@ -13,9 +13,14 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
+import java.util.stream.Collectors;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -23,7 +28,8 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * The facade's watermark strategy and source events (KafkaSource.Builder#setWatermarkStrategy,
- * SourceReader#setEventListener) against the real ferry server and broker.
+ * SourceReader#setEventListener), and consumed offsets inside the sink transaction
+ * (SinkWriter#flush(String, Map)), against the real ferry server and broker.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class WatermarksAndConsumedOffsetsTest {
@@ -271,5 +277,145 @@ class WatermarksAndConsumedOffsetsTest {
         .build().open().close());
     assertEquals(Status.Code.INVALID_ARGUMENT, e.getCode(), e.getMessage());
     assertTrue(e.getFerryMessage().contains("watermark_strategy"), e.getFerryMessage());
+  }
+
+  // ---- consumed offsets inside the sink transaction ----
+
+  private static Map<Integer, Long> groupOffsets(String group) throws Exception {
+    Map<org.apache.kafka.common.TopicPartition, OffsetAndMetadata> m =
+        admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata()
+            .get(TestEnv.TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+    return m.entrySet().stream().filter(e -> e.getValue() != null).collect(Collectors.toMap(
+        e -> e.getKey().partition(), e -> e.getValue().offset(), (a, b) -> a, TreeMap::new));
+  }
+
+  /** Kafka writes the transaction markers just after the commit: wait until the offsets show. */
+  private static Map<Integer, Long> awaitGroupOffsets(String group, Predicate<Map<Integer, Long>> done)
+      throws Exception {
+    long deadline = System.nanoTime() + TestEnv.TIMEOUT.toNanos();
+    Map<Integer, Long> got;
+    while (!done.test(got = groupOffsets(group)) && System.nanoTime() < deadline) {
+      Thread.sleep(100);
+    }
+    return got;
+  }
+
+  /** Copies input records p{partition}@[from, to) as "out-" + value into the writer. */
+  private static void copy(SinkWriter<String> w, Map<Integer, List<String>> input, int partition,
+      int from, int to) {
+    for (int o = from; o < to; o++) {
+      w.write("out-" + input.get(partition).get(o));
+    }
+  }
+
+  /**
+   * flush(group, offsets) commits the offsets with the transaction's records: a committed
+   * transaction moves the group's offsets, an aborted one does not, and a source from the group's
+   * committed offsets resumes exactly after the last committed transaction.
+   */
+  @Test
+  void consumedOffsetsCommitWithTheTransaction() throws Exception {
+    String in = TestEnv.createTopic(admin, "rpw-in", 2);
+    String out = TestEnv.createTopic(admin, "rpw-out", 2);
+    String group = "ferry-java-rpw-" + UUID.randomUUID();
+    Map<Integer, List<String>> input = new TreeMap<>();
+    List<SinkRecord> records = new ArrayList<>();
+    for (int p = 0; p < 2; p++) {
+      input.put(p, new ArrayList<>());
+      for (int o = 0; o < 20; o++) {
+        String v = "in-p" + p + "-" + o;
+        input.get(p).add(v);
+        records.add(record(in, p, T0 + o, v));
+      }
+    }
+    writeAcked(records);
+    KafkaSink<String> sink = sinkBuilder(out, DeliveryGuarantee.EXACTLY_ONCE)
+        .setTransactionalIdPrefix("ferry-java-rpw-" + UUID.randomUUID())
+        .build();
+    TopicPartition p0 = new TopicPartition(in, 0);
+    TopicPartition p1 = new TopicPartition(in, 1);
+    List<String> committedOutput = new ArrayList<>();
+
+    try (SinkWriter<String> w = sink.open()) {
+      // Transaction 1, committed: p0 [0, 5), p1 [0, 8).
+      copy(w, input, 0, 0, 5);
+      copy(w, input, 1, 0, 8);
+      w.flush(group, Map.of(p0, 5L, p1, 8L));
+      assertEquals(1, w.prepare(1).getTransactionsCount(), "prepared transactions");
+      w.commit(1);
+      input.get(0).subList(0, 5).forEach(v -> committedOutput.add("out-" + v));
+      input.get(1).subList(0, 8).forEach(v -> committedOutput.add("out-" + v));
+      // Transaction 2, never committed: close aborts it with its offsets.
+      copy(w, input, 0, 5, 12);
+      copy(w, input, 1, 8, 15);
+      w.flush(group, Map.of(p0, 12L, p1, 15L));
+    }
+    assertEquals(Map.of(0, 5L, 1, 8L), awaitGroupOffsets(group, m -> m.size() == 2),
+        "group offsets after transaction 1");
+
+    try (SinkWriter<String> w = sink.open()) {
+      // Transaction 3, committed, offsets of p0 only and sent in two steps (the last one counts);
+      // the records were flushed before the offsets.
+      copy(w, input, 0, 5, 10);
+      w.flush();
+      w.flush(group, Map.of(p0, 7L));
+      w.flush(group, Map.of(p0, 10L));
+      w.prepare(2);
+      w.commit(2);
+      input.get(0).subList(5, 10).forEach(v -> committedOutput.add("out-" + v));
+    }
+    // p1 keeps transaction 1's offset: transaction 2's would show by now, its markers coming first.
+    assertEquals(Map.of(0, 10L, 1, 8L), awaitGroupOffsets(group, m -> m.getOrDefault(0, 0L) == 10L),
+        "group offsets after transaction 3");
+
+    // A source from the group's committed offsets reads exactly what no committed transaction
+    // consumed.
+    List<String> rest = new ArrayList<>();
+    try (SourceReader<String> reader = sourceBuilder(in)
+        .setGroupId(group)
+        .setStartingOffsets(OffsetsInitializer.committedOffsets())
+        .setBounded(OffsetsInitializer.latest())
+        .build()
+        .open()) {
+      reader.forEach(r -> rest.add(r.value()));
+    }
+    List<String> expectedRest = new ArrayList<>(input.get(0).subList(10, 20));
+    expectedRest.addAll(input.get(1).subList(8, 20));
+    assertEquals(expectedRest.stream().sorted().toList(), rest.stream().sorted().toList(),
+        "records after the committed offsets");
+
+    // The output of the committed transactions, and nothing of the aborted one.
+    List<String> output = new ArrayList<>();
+    try (SourceReader<String> reader = sourceBuilder(out)
+        .setProperty("isolation.level", "read_committed")
+        .setBounded(OffsetsInitializer.latest())
+        .build()
+        .open()) {
+      reader.forEach(r -> output.add(r.value()));
+    }
+    assertEquals(committedOutput.stream().sorted().toList(), output.stream().sorted().toList(),
+        "read_committed output");
+  }
+
+  /** Consumed offsets need EXACTLY_ONCE: the server fails the session with INVALID_ARGUMENT. */
+  @Test
+  void consumedOffsetsNeedExactlyOnce() throws Exception {
+    String in = TestEnv.createTopic(admin, "rpw-alo", 1);
+    FerryException e = assertThrows(FerryException.class, () -> {
+      try (SinkWriter<String> w = sinkBuilder(in, DeliveryGuarantee.AT_LEAST_ONCE).build().open()) {
+        w.write("x");
+        w.flush("ferry-java-rpw-alo", Map.of(new TopicPartition(in, 0), 1L));
+        w.prepare(1);
+      }
+    });
+    assertEquals(Status.Code.INVALID_ARGUMENT, e.getCode(), e.getMessage());
+    assertTrue(e.getFerryMessage().contains("consumed_offsets")
+        && e.getFerryMessage().contains("EXACTLY_ONCE"), e.getFerryMessage());
+    assertThrows(NullPointerException.class, () -> {
+      try (SinkWriter<String> w = sinkBuilder(in, DeliveryGuarantee.EXACTLY_ONCE)
+          .setTransactionalIdPrefix("ferry-java-rpw-npe-" + UUID.randomUUID()).build().open()) {
+        w.flush(null, Map.of());
+      }
+    });
   }
 }
