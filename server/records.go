@@ -4,8 +4,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
 )
 
 func msToTime(ms int64) time.Time { return time.UnixMilli(ms) }
@@ -31,36 +29,4 @@ func chunk(recs []*kgo.Record, maxBytes int) int {
 		size += n
 	}
 	return len(recs)
-}
-
-func toRecordBatch(recs []*kgo.Record) *ferryv1.RecordBatch {
-	b := &ferryv1.RecordBatch{Records: make([]*ferryv1.Record, len(recs))}
-	for i, r := range recs {
-		b.Records[i] = toProtoRecord(r)
-	}
-	return b
-}
-
-func toProtoRecord(r *kgo.Record) *ferryv1.Record {
-	tt := ferryv1.TimestampType_TIMESTAMP_TYPE_CREATE_TIME
-	if r.Attrs.TimestampType() == 1 {
-		tt = ferryv1.TimestampType_TIMESTAMP_TYPE_LOG_APPEND_TIME
-	}
-	out := &ferryv1.Record{
-		Topic:         r.Topic,
-		Partition:     r.Partition,
-		Offset:        r.Offset,
-		TimestampMs:   r.Timestamp.UnixMilli(),
-		TimestampType: tt,
-		Key:           r.Key,
-		Value:         r.Value,
-		LeaderEpoch:   r.LeaderEpoch,
-	}
-	if len(r.Headers) > 0 {
-		out.Headers = make([]*ferryv1.Header, len(r.Headers))
-		for i, h := range r.Headers {
-			out.Headers[i] = &ferryv1.Header{Key: h.Key, Value: h.Value}
-		}
-	}
-	return out
 }

@@ -97,6 +97,9 @@ func New(cfg Config) (*Server, error) {
 		grpc.ReadBufferSize(512<<10),
 		grpc.InitialWindowSize(4<<20),
 		grpc.InitialConnWindowSize(16<<20),
+		// Record batches are encoded from the fetched records without a
+		// copy (see recordsMessage); everything else is plain proto.
+		grpc.ForceServerCodecV2(newWireCodec()),
 		grpc.ChainUnaryInterceptor(
 			logging.UnaryServerInterceptor(slogAdapter(s.log), logOpts...),
 			recovery.UnaryServerInterceptor(recoverOpts...),

@@ -178,7 +178,7 @@ func (s *Server) deliver(ctx context.Context, stream ferryv1.SourceService_ReadS
 	}
 	for recs := b.Records; len(recs) > 0; {
 		n := chunk(recs, maxBatchBytes)
-		if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Records{Records: toRecordBatch(recs[:n])}}); err != nil {
+		if err := stream.SendMsg(&recordsMessage{recs: recs[:n]}); err != nil {
 			return true, err
 		}
 		sess.DeliveredRecords(recs[:n])

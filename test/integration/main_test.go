@@ -99,6 +99,13 @@ var topicSeq atomic.Int64
 // createTopic creates a fresh topic with n partitions on the real broker.
 func (f *ferry) createTopic(t testing.TB, n int32) string {
 	t.Helper()
+	return f.createTopicWith(t, n, nil)
+}
+
+// createTopicWith creates a fresh topic with n partitions and the given
+// topic configs on the real broker.
+func (f *ferry) createTopicWith(t testing.TB, n int32, configs map[string]*string) string {
+	t.Helper()
 	legal := func(r rune) rune { // Kafka topic names: [a-zA-Z0-9._-]
 		if r == '.' || r == '_' || r == '-' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
 			return r
@@ -112,7 +119,7 @@ func (f *ferry) createTopic(t testing.TB, n int32) string {
 	name := fmt.Sprintf("%s-%d-%d", base, time.Now().UnixNano(), topicSeq.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	resp, err := f.admin.CreateTopic(ctx, n, 1, nil, name)
+	resp, err := f.admin.CreateTopic(ctx, n, 1, configs, name)
 	if err != nil || resp.Err != nil {
 		t.Fatalf("creating topic %s: %v %v", name, err, resp.Err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"testing"
+	"time"
 
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
 )
@@ -129,6 +130,9 @@ func variedRecord(i int, partitions int32) *ferryv1.SinkRecord {
 		r.Key = []byte{} // empty key, not null
 	default:
 		r.Key = []byte(fmt.Sprintf("key-%d", i%97))
+		if i%17 == 3 { // large keys and values
+			r.Key = bytes.Repeat([]byte{'K', byte(i)}, 300+i%200)
+		}
 	}
 	switch i % 5 {
 	case 0:
@@ -136,7 +140,14 @@ func variedRecord(i int, partitions int32) *ferryv1.SinkRecord {
 	case 1:
 		r.Value = []byte{} // empty value, not a tombstone
 	default:
-		r.Value = bytes.Repeat([]byte{byte(i)}, i%300)
+		n := i % 300
+		if i%13 == 2 { // large keys and values
+			n = 400 + i%2000
+		}
+		r.Value = bytes.Repeat([]byte{byte(i)}, n)
+	}
+	if i%19 == 0 {
+		r.Headers = append(r.Headers, &ferryv1.Header{Key: "large-header", Value: bytes.Repeat([]byte{'h', byte(i)}, 400+i%300)})
 	}
 	if i%7 == 0 {
 		r.Headers = append(r.Headers, &ferryv1.Header{Key: "null-header"}) // null header value
@@ -208,6 +219,38 @@ func TestRoundTripTenThousandRecords(t *testing.T) {
 			if sp.GetPartition() == p && sp.GetStoppingOffset() != o {
 				t.Errorf("partition %d: last offset read + 1 = %d, stopping offset %d", p, o, sp.GetStoppingOffset())
 			}
+		}
+	}
+}
+
+// TestLogAppendTimeTopicReportsBrokerTimestamps reads a topic whose broker
+// stamps records (message.timestamp.type=LogAppendTime): the timestamp read
+// is the broker's, not the one written, and its type says so.
+func TestLogAppendTimeTopicReportsBrokerTimestamps(t *testing.T) {
+	f := startFerry(t)
+	logAppend := "LogAppendTime"
+	topic := f.createTopicWith(t, 1, map[string]*string{"message.timestamp.type": &logAppend})
+	before := time.Now().Add(-time.Minute).UnixMilli() // the broker's clock is this machine's
+	recs := []*ferryv1.SinkRecord{
+		{TimestampMs: i64(1_000), Value: []byte("small")},
+		{TimestampMs: i64(2_000), Value: bytes.Repeat([]byte{'v'}, 4000)},
+	}
+	if written := f.writeAll(t, &ferryv1.SinkSpec{DefaultTopic: topic}, [][]*ferryv1.SinkRecord{recs}); written != 2 {
+		t.Fatalf("closed reports %d records written, want 2", written)
+	}
+	res := f.readBounded(t, bounded(topic))
+	if len(res.records) != 2 {
+		t.Fatalf("read %d records, want 2", len(res.records))
+	}
+	for i, got := range res.records {
+		if got.GetTimestampType() != ferryv1.TimestampType_TIMESTAMP_TYPE_LOG_APPEND_TIME {
+			t.Errorf("record %d: timestamp type %v, want LOG_APPEND_TIME", i, got.GetTimestampType())
+		}
+		if got.GetTimestampMs() < before {
+			t.Errorf("record %d: timestamp %d is the writer's, not the broker's (>= %d)", i, got.GetTimestampMs(), before)
+		}
+		if !bytes.Equal(got.GetValue(), recs[i].GetValue()) {
+			t.Errorf("record %d: value differs (%d bytes, want %d)", i, len(got.GetValue()), len(recs[i].GetValue()))
 		}
 	}
 }
