@@ -40,6 +40,8 @@ type Config struct {
 	// messages fail with RESOURCE_EXHAUSTED.
 	MaxRecvBytes int
 	// HealthInterval is how often Kafka reachability is checked; 0 means 5s.
+	// Each check waits for an answer as long as the interval, and at least
+	// minHealthTimeout, so that a busy machine does not flap the status.
 	HealthInterval time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
@@ -159,13 +161,16 @@ func (s *Server) setServing(st healthpb.HealthCheckResponse_ServingStatus) {
 }
 
 // watchKafka reports SERVING while the default cluster answers.
+// minHealthTimeout is the least time a health check waits for Kafka.
+const minHealthTimeout = 3 * time.Second
+
 func (s *Server) watchKafka(ctx context.Context) {
 	defer close(s.healthDone)
 	cluster := s.cfg.Clusters["default"]
 	last := healthpb.HealthCheckResponse_UNKNOWN
 	for {
 		st := healthpb.HealthCheckResponse_SERVING
-		if err := cluster.Ping(ctx, s.cfg.HealthInterval); err != nil {
+		if err := cluster.Ping(ctx, max(s.cfg.HealthInterval, minHealthTimeout)); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
