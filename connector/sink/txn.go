@@ -227,13 +227,20 @@ func (e *DataLossError) Error() string {
 func recoverCommit(ctx context.Context, cl *kgo.Client, p Prepared) error {
 	req := kmsg.NewPtrEndTxnRequest()
 	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = p.TransactionalID, p.ProducerID, p.ProducerEpoch, true
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return &connector.UnavailableError{Op: "committing " + p.TransactionalID, Err: err}
-	}
-	endErr := kerr.ErrorForCode(resp.ErrorCode)
+	// CONCURRENT_TRANSACTIONS means an earlier end of this transaction is
+	// completing: ask again, then decide on the final answer.
+	endErr := retryConcurrent(ctx, func() (int16, error) {
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return 0, &connector.UnavailableError{Op: "committing " + p.TransactionalID, Err: err}
+		}
+		return resp.ErrorCode, nil
+	})
 	if endErr == nil {
 		return nil
+	}
+	if _, isKafka := endErr.(*kerr.Error); !isKafka {
+		return endErr // unreachable or cancelled: nothing is known yet
 	}
 	// The EndTxn was refused: find out what became of the transaction.
 	described, err := kadm.NewClient(cl).DescribeTransactions(ctx, p.TransactionalID)
