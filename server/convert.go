@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"sort"
@@ -73,6 +74,15 @@ func properties(role kafkaconf.Role, field string, props map[string]string) (*ka
 		return nil, connector.Invalid(field+"."+ie.Field, "%s", ie.Rule)
 	}
 	return st, err
+}
+
+// logIgnored tells, once per session, which properties were accepted but
+// have no effect (as in Flink, e.g. value.deserializer). It names keys only:
+// values may be secrets.
+func (s *Server) logIgnored(ctx context.Context, session string, st *kafkaconf.Settings) {
+	if st != nil && len(st.Ignored) > 0 {
+		s.log.InfoContext(ctx, "properties accepted without effect, as in Flink", "session", session, "keys", st.Ignored)
+	}
 }
 
 // sourceOptions reads the session-level options of a source spec whose

@@ -208,3 +208,33 @@ func TestHealthIsNotServingUntilKafkaAnswers(t *testing.T) {
 		}
 	}
 }
+
+func TestIgnoredPropertiesAreLoggedByKeyOnly(t *testing.T) {
+	logs := &syncBuffer{}
+	_, conn := startOnFake(t, logs, nil)
+	waitServing(t, conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := ferryv1.NewSourceServiceClient(conn).Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := &ferryv1.OpenSource{Spec: &ferryv1.SourceSpec{
+		Topics:      &ferryv1.TopicList{Topics: []string{"t"}},
+		Boundedness: ferryv1.Boundedness_BOUNDEDNESS_BOUNDED,
+		Properties:  map[string]string{"value.deserializer": "com.example.SecretValue", "key.deserializer": "com.example.SecretKey", "client.id": "c"},
+	}}
+	if err := stream.Send(&ferryv1.ReadRequest{Kind: &ferryv1.ReadRequest_Open{Open: open}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := stream.Recv(); err != nil || r.GetOpened() == nil {
+		t.Fatalf("open: %v %v", r, err)
+	}
+	l := logs.String()
+	if !strings.Contains(l, "properties accepted without effect") || !strings.Contains(l, "keys=\"[key.deserializer value.deserializer]\"") {
+		t.Errorf("ignored keys not logged:\n%s", l)
+	}
+	if strings.Contains(l, "com.example.Secret") {
+		t.Errorf("a property value was logged:\n%s", l)
+	}
+}

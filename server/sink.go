@@ -32,6 +32,7 @@ func (s *Server) Write(stream ferryv1.SinkService_WriteServer) error {
 		return toStatus(err)
 	}
 	defer sess.Abort()
+	s.logIgnored(ctx, sess.ID, cfg.Settings)
 	if err := stream.Send(&ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Opened{Opened: &ferryv1.SinkOpened{SessionId: sess.ID, RestoredTransactions: int32(len(cfg.Restore))}}}); err != nil {
 		return err
 	}

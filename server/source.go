@@ -45,6 +45,7 @@ func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
 		return toStatus(specField(err))
 	}
 	defer sess.Close()
+	s.logIgnored(ctx, sess.ID, cfg.Settings)
 	if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Opened{Opened: &ferryv1.SourceOpened{
 		SessionId:            sess.ID,
 		Bounded:              cfg.Bounded,
