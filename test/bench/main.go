@@ -10,17 +10,25 @@
 //  4. during the one-reader read, sends a checkpoint every -barrier-interval
 //     and measures the time until its barrier comes back (in band, behind
 //     every record sent before it);
-//  5. reports ferry's peak and current RSS (VmHWM, VmRSS) and CPU time.
+//  5. reports ferry's peak and current RSS (VmHWM, VmRSS) and CPU time;
+//  6. measures the write path (sink.go): -n records into fresh topics by a
+//     direct franz-go producer with ferry's producer settings, through
+//     SinkService.Write from Go under AT_LEAST_ONCE, by external writers
+//     (-write-client), and under EXACTLY_ONCE (checkpoints at a cadence)
+//     next to a direct franz-go transactional producer committing at the
+//     same cadence.
 //
 // Every read is verified: each partition's offsets arrive in order without
 // gaps from the start to the end listed before reading, records and value
 // bytes add up to what was produced, and each barrier's state matches the
-// records received before it. Any mismatch or error exits non-zero.
+// records received before it. Every write is verified too (sink.go). Any
+// mismatch or error exits non-zero.
 //
 // Run it through the Kafka harness, after building ferry:
 //
 //	go build -o bin/ferry ./cmd/ferry
-//	test/kafka/with-kafka.sh go run ./test/bench [-n 1000000] [-value-size 1024] [-repeat 3] [-json FILE]
+//	test/kafka/with-kafka.sh go run ./test/bench [-n 1000000] [-value-size 1024] [-repeat 3] [-json FILE] \
+//		[-client NAME=COMMAND]... [-write-client NAME=COMMAND]...
 package main
 
 import (
@@ -71,6 +79,12 @@ type config struct {
 	compression     string
 	ferryEnv        string
 	clients         clientFlags
+	// The write half (sink.go).
+	write             bool
+	writeClients      clientFlags
+	writeBatch        int
+	checkpointRecords int
+	txnSettle         time.Duration
 }
 
 // clientFlags collects -client NAME=COMMAND flags: external readers (the
@@ -105,11 +119,16 @@ func main() {
 	flag.IntVar(&cfg.readers, "readers", 3, "parallel ferry readers in the parallel read")
 	flag.DurationVar(&cfg.barrierInterval, "barrier-interval", 50*time.Millisecond, "checkpoint interval during the one-reader ferry read")
 	flag.StringVar(&cfg.jsonFile, "json", "", "also write the report as JSON to this file")
-	flag.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "give up after this long")
+	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "give up after this long")
 	flag.IntVar(&cfg.maxRecvMsg, "max-recv-msg", 64<<20, "gRPC client max receive message size")
-	flag.StringVar(&cfg.perfDir, "perf-dir", "", "profile ferry with `perf record -g -p PID` during each ferry read of the first repetition, into DIR/ferry-N.perf.data (slows ferry down; for diagnosis, not for numbers)")
+	flag.StringVar(&cfg.perfDir, "perf-dir", "", "profile ferry with `perf record -g -p PID` during each ferry read and each Go ferry write of the first repetition, into DIR/ferry-N.perf.data, DIR/write_ferry.perf.data and DIR/write_ferry_eo.perf.data (slows ferry down; for diagnosis, not for numbers)")
 	flag.StringVar(&cfg.compression, "compression", "none", "producer batch compression: none, snappy, lz4, zstd or gzip (values are random, so compression only adds decoding work)")
 	flag.Var(&cfg.clients, "client", "NAME=COMMAND: also read the topic through ferry with this external client, one bounded reader (it gets FERRY_ADDR and FERRY_BENCH_TOPIC and prints `records=N bytes=B seconds=S` last); repeatable")
+	flag.BoolVar(&cfg.write, "write", true, "also measure the write path (direct franz-go vs ferry's sink, AT_LEAST_ONCE and EXACTLY_ONCE) after the reads")
+	flag.Var(&cfg.writeClients, "write-client", "NAME=COMMAND: also write -n records through ferry with this external client, AT_LEAST_ONCE (it gets FERRY_ADDR, FERRY_BENCH_TOPIC, FERRY_BENCH_N, FERRY_BENCH_VALUE_SIZE and FERRY_BENCH_BATCH and prints `records=N bytes=B seconds=S` last, N from ferry's closed answer); repeatable")
+	flag.IntVar(&cfg.writeBatch, "write-batch", 1000, "records per WriteRequest sent to ferry (and per produce loop step of the direct writers)")
+	flag.IntVar(&cfg.checkpointRecords, "checkpoint-records", 0, "EXACTLY_ONCE writers checkpoint (direct: commit) every this many records; 0: every -barrier-interval")
+	flag.DurationVar(&cfg.txnSettle, "txn-settle", 30*time.Second, "after a transactional write, wait this long at most for the last stable offsets to reach the end offsets (commit markers land after the commit returns)")
 	flag.StringVar(&cfg.ferryEnv, "ferry-env", "", "extra environment for ferry, KEY=VALUE[,KEY=VALUE...] (e.g. GODEBUG=gctrace=1 or GOGC=200)")
 	flag.Parse()
 	if err := validate(cfg); err != nil {
@@ -134,6 +153,10 @@ func validate(cfg config) error {
 		return errors.New("-compression must be none, snappy, lz4, zstd or gzip")
 	case cfg.barrierInterval <= 0:
 		return errors.New("-barrier-interval must be > 0")
+	case cfg.writeBatch < 1 || cfg.checkpointRecords < 0:
+		return errors.New("-write-batch must be >= 1 and -checkpoint-records >= 0")
+	case int64(cfg.writeBatch)*int64(cfg.valueSize+16) > 15<<20:
+		return errors.New("-write-batch x -value-size must stay below ferry's 16 MiB message limit")
 	}
 	return nil
 }
@@ -156,6 +179,9 @@ type Run struct {
 	// FerryHWM is ferry's VmHWM after the run: the phase that raised it
 	// set the peak.
 	FerryHWM int64 `json:"ferry_vmhwm_bytes_after,omitempty"`
+	// Checkpoints is, for a transactional writer, the transactions it
+	// committed (ferry: checkpoints prepared and committed).
+	Checkpoints int `json:"checkpoints,omitempty"`
 }
 
 func newRun(name string, records, bytes int64, d time.Duration) Run {
@@ -196,6 +222,7 @@ type Report struct {
 	FerryRSS     int64            `json:"ferry_rss_bytes"`
 	Runs         map[string][]Run `json:"runs"`
 	Clients      []ClientResult   `json:"clients,omitempty"`
+	Write        *WriteReport     `json:"write,omitempty"`
 }
 
 // ClientResult is an external client's read through ferry.
@@ -331,12 +358,19 @@ func run(cfg config) error {
 	}
 	rep.FerryPeakRSS, rep.FerryRSS = st["VmHWM"], st["VmRSS"]
 
+	// 6. Writes.
+	if cfg.write {
+		if err := benchWrite(ctx, cfg, rep, fp, adm); err != nil {
+			return err
+		}
+	}
+
 	if err := fp.stop(); err != nil {
 		printReport(os.Stdout, rep)
 		return fmt.Errorf("ferry did not stop cleanly: %w", err)
 	}
 
-	// 6. Report.
+	// 7. Report.
 	printReport(os.Stdout, rep)
 	if cfg.jsonFile != "" {
 		b, err := json.MarshalIndent(rep, "", "  ")
@@ -420,21 +454,25 @@ func summarise(rtts []time.Duration, unanswered int) Barriers {
 	return b
 }
 
-func printReport(w io.Writer, r *Report) {
-	line := func(name string, x Run, ratio float64) {
-		s := fmt.Sprintf("%-21s: %6.2f s  %9s rec/s  %6.0f MiB/s", name, x.Seconds, commas(int64(x.RecPerS)), x.MiBPerS)
-		if ratio > 0 {
-			s += fmt.Sprintf("  ratio %.2fx", ratio)
-		}
-		cpu := fmt.Sprintf("client cpu %.2f s", x.ClientCPU)
-		if x.FerryCPU > 0 {
-			cpu = fmt.Sprintf("ferry cpu %.2f s, ", x.FerryCPU) + cpu
-		}
-		if x.FerryHWM > 0 {
-			cpu += fmt.Sprintf(", ferry VmHWM %.0f MiB after", float64(x.FerryHWM)/(1<<20))
-		}
-		fmt.Fprintf(w, "%-80s (%s)\n", s, cpu)
+// reportLine prints one run: time, rates, the ratio to its baseline (if
+// any), and CPU.
+func reportLine(w io.Writer, name string, x Run, ratio float64) {
+	s := fmt.Sprintf("%-21s: %6.2f s  %9s rec/s  %6.0f MiB/s", name, x.Seconds, commas(int64(x.RecPerS)), x.MiBPerS)
+	if ratio > 0 {
+		s += fmt.Sprintf("  ratio %.2fx", ratio)
 	}
+	cpu := fmt.Sprintf("client cpu %.2f s", x.ClientCPU)
+	if x.FerryCPU > 0 {
+		cpu = fmt.Sprintf("ferry cpu %.2f s, ", x.FerryCPU) + cpu
+	}
+	if x.FerryHWM > 0 {
+		cpu += fmt.Sprintf(", ferry VmHWM %.0f MiB after", float64(x.FerryHWM)/(1<<20))
+	}
+	fmt.Fprintf(w, "%-80s (%s)\n", s, cpu)
+}
+
+func printReport(w io.Writer, r *Report) {
+	line := func(name string, x Run, ratio float64) { reportLine(w, name, x, ratio) }
 	runs := ""
 	if r.Repeat > 1 {
 		runs = fmt.Sprintf(" (%s of %d runs each)", r.Pick, r.Repeat)
@@ -449,7 +487,8 @@ func printReport(w io.Writer, r *Report) {
 	}
 	fmt.Fprintf(w, "%-21s: n=%d p50=%.1f ms p99=%.1f ms max=%.1f ms mean=%.1f ms (unanswered at end of input: %d)\n",
 		"barrier round trip", r.Barrier.N, r.Barrier.P50Ms, r.Barrier.P99Ms, r.Barrier.MaxMs, r.Barrier.MeanMs, r.Barrier.Unanswered)
-	fmt.Fprintf(w, "%-21s: %.0f MiB (VmHWM); now %.0f MiB (VmRSS)\n", "ferry peak RSS", float64(r.FerryPeakRSS)/(1<<20), float64(r.FerryRSS)/(1<<20))
+	fmt.Fprintf(w, "%-21s: %.0f MiB (VmHWM); now %.0f MiB (VmRSS) after the reads\n", "ferry peak RSS", float64(r.FerryPeakRSS)/(1<<20), float64(r.FerryRSS)/(1<<20))
+	printWriteReport(w, r)
 }
 
 // ---------------------------------------------------------------------------
@@ -1086,25 +1125,34 @@ func commas(n int64) string {
 // counted. Its own timing (from open to end of input) is reported, not the
 // process start-up.
 func readClient(ctx context.Context, c clientCmd, addr, topic string, want expect) (Run, float64, error) {
-	cmd := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...)
-	cmd.Env = append(os.Environ(), "FERRY_ADDR="+addr, "FERRY_BENCH_TOPIC="+topic)
-	out, err := cmd.Output()
+	records, bytes, seconds, cpu, err := runClient(ctx, c, "FERRY_ADDR="+addr, "FERRY_BENCH_TOPIC="+topic)
 	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return Run{}, 0, fmt.Errorf("%v: %s", err, ee.Stderr)
-		}
 		return Run{}, 0, err
-	}
-	cpu := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	var records, bytes int64
-	var seconds float64
-	if _, err := fmt.Sscanf(lines[len(lines)-1], "records=%d bytes=%d seconds=%g", &records, &bytes, &seconds); err != nil {
-		return Run{}, 0, fmt.Errorf("unexpected output %q: %v", lines[len(lines)-1], err)
 	}
 	if records != want.records || bytes != want.bytes {
 		return Run{}, 0, fmt.Errorf("read %d records / %d bytes, want %d / %d", records, bytes, want.records, want.bytes)
 	}
 	return newRun(c.name, records, bytes, time.Duration(seconds*float64(time.Second))), cpu, nil
+}
+
+// runClient runs an external client with env added to this process's
+// environment and parses the `records=N bytes=B seconds=S` of its last
+// output line; cpu is the child's user+system time.
+func runClient(ctx context.Context, c clientCmd, env ...string) (records, bytes int64, seconds, cpu float64, err error) {
+	cmd := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return 0, 0, 0, 0, fmt.Errorf("%v: %s", err, ee.Stderr)
+		}
+		return 0, 0, 0, 0, err
+	}
+	cpu = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if _, err := fmt.Sscanf(lines[len(lines)-1], "records=%d bytes=%d seconds=%g", &records, &bytes, &seconds); err != nil {
+		return 0, 0, 0, 0, fmt.Errorf("unexpected output %q: %v", lines[len(lines)-1], err)
+	}
+	return records, bytes, seconds, cpu, nil
 }
