@@ -390,22 +390,27 @@ func (s *Server) sinkConfig(open *ferryv1.OpenSink) (sink.Config, error) {
 
 // sinkRecords converts and checks the records of one batch.
 func sinkRecords(b *ferryv1.WriteBatch, defaultTopic string) ([]*kgo.Record, error) {
-	out := make([]*kgo.Record, len(b.GetRecords()))
-	for i, r := range b.GetRecords() {
-		field := fmt.Sprintf("records.records[%d] (batch sequence %d)", i, b.GetSequence())
-		if r.GetTopic() == "" && defaultTopic == "" {
-			return nil, connector.Invalid(field+".topic", "is empty and the spec has no default_topic")
+	in := b.GetRecords()
+	out := make([]*kgo.Record, len(in))
+	slab := make([]kgo.Record, len(in)) // one allocation for the batch
+	for i, r := range in {
+		field := func(name string) string { // built only for an error
+			return fmt.Sprintf("records.records[%d] (batch sequence %d).%s", i, b.GetSequence(), name)
 		}
-		rec := &kgo.Record{Topic: r.GetTopic(), Key: r.Key, Value: r.Value, Partition: sink.NoPartition}
+		if r.GetTopic() == "" && defaultTopic == "" {
+			return nil, connector.Invalid(field("topic"), "is empty and the spec has no default_topic")
+		}
+		rec := &slab[i]
+		rec.Topic, rec.Key, rec.Value, rec.Partition = r.GetTopic(), r.Key, r.Value, sink.NoPartition
 		if r.Partition != nil {
 			if *r.Partition < 0 {
-				return nil, connector.Invalid(field+".partition", "must be >= 0, got %d", *r.Partition)
+				return nil, connector.Invalid(field("partition"), "must be >= 0, got %d", *r.Partition)
 			}
 			rec.Partition = *r.Partition
 		}
 		if r.TimestampMs != nil {
 			if *r.TimestampMs < 0 {
-				return nil, connector.Invalid(field+".timestamp_ms", "must be >= 0, got %d", *r.TimestampMs)
+				return nil, connector.Invalid(field("timestamp_ms"), "must be >= 0, got %d", *r.TimestampMs)
 			}
 			rec.Timestamp = msToTime(*r.TimestampMs)
 		}

@@ -293,7 +293,7 @@ var table = []Property{
 			}
 			return nil
 		}},
-	{Name: "buffer.memory", Roles: Producer, Default: "unbounded (franz-go buffers at most 50000 records)", Option: "kgo.MaxBufferedBytes",
+	{Name: "buffer.memory", Roles: Producer, Default: "33554432 (as in Java)", Option: "kgo.MaxBufferedBytes",
 		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.MaxBufferedBytes(int(n)) })},
 }
 

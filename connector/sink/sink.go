@@ -10,6 +10,7 @@ package sink
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -68,6 +69,9 @@ type Writer struct {
 	err error // first record error, sticky
 }
 
+// defaultBufferMemory is Java's buffer.memory default, 32 MiB.
+const defaultBufferMemory = 32 << 20
+
 // Open connects a writer. Under EXACTLY_ONCE it first commits the restore
 // state's transactions (a *DataLossError when one can no longer be
 // committed), then aborts this writer's lingering transactions, then opens
@@ -81,6 +85,9 @@ func Open(ctx context.Context, cfg Config) (*Writer, error) {
 		kgo.UnknownTopicRetries(2),
 		// Java's default; franz-go's own would be snappy.
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		// Java's buffer.memory default bounds each session's unsent
+		// records (buffer.memory overrides it); franz-go's own is unbounded.
+		kgo.MaxBufferedBytes(defaultBufferMemory),
 	}
 	if cfg.ClientID != "" {
 		opts = append(opts, kgo.ClientID(cfg.ClientID))
@@ -149,23 +156,25 @@ func (w *Writer) Write(ctx context.Context, seq int64, recs []*kgo.Record) error
 	if err := w.Err(); err != nil {
 		return err
 	}
-	for i, r := range recs {
+	// One callback for the batch: the index of a failed record is looked up
+	// only when a record fails.
+	promise := func(r *kgo.Record, err error) {
+		if err != nil {
+			w.fail(&connector.RecordError{Batch: seq, Index: slices.Index(recs, r), Topic: r.Topic, Err: recordErr(r, err)})
+			return
+		}
+		w.written.Add(1)
+	}
+	cl := w.cl
+	if w.txn != nil {
+		cl = w.txn.current.cl
+		w.txn.current.records += int64(len(recs))
+	}
+	for _, r := range recs {
 		if r.Topic == "" {
 			r.Topic = w.defaultTopic
 		}
-		idx := i
-		cl := w.cl
-		if w.txn != nil {
-			cl = w.txn.current.cl
-			w.txn.current.records++
-		}
-		cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-			if err != nil {
-				w.fail(&connector.RecordError{Batch: seq, Index: idx, Topic: r.Topic, Err: recordErr(r, err)})
-				return
-			}
-			w.written.Add(1)
-		})
+		cl.Produce(ctx, r, promise)
 	}
 	return w.Err()
 }
