@@ -32,6 +32,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -79,6 +80,7 @@ type config struct {
 	compression     string
 	ferryEnv        string
 	clients         clientFlags
+	clientWarmups   int
 	// The write half (sink.go).
 	write             bool
 	writeClients      clientFlags
@@ -123,7 +125,8 @@ func main() {
 	flag.IntVar(&cfg.maxRecvMsg, "max-recv-msg", 64<<20, "gRPC client max receive message size")
 	flag.StringVar(&cfg.perfDir, "perf-dir", "", "profile ferry with `perf record -g -p PID` during each ferry read and each Go ferry write of the first repetition, into DIR/ferry-N.perf.data, DIR/write_ferry.perf.data and DIR/write_ferry_eo.perf.data (slows ferry down; for diagnosis, not for numbers)")
 	flag.StringVar(&cfg.compression, "compression", "none", "producer batch compression: none, snappy, lz4, zstd or gzip (values are random, so compression only adds decoding work)")
-	flag.Var(&cfg.clients, "client", "NAME=COMMAND: also read the topic through ferry with this external client, one bounded reader (it gets FERRY_ADDR and FERRY_BENCH_TOPIC and prints `records=N bytes=B seconds=S` last); repeatable")
+	flag.Var(&cfg.clients, "client", "NAME=COMMAND: also read the topic through ferry with this external client, one bounded reader (it gets FERRY_ADDR, FERRY_BENCH_TOPIC and FERRY_BENCH_WARMUPS, prints `timed` when its measured read starts and `records=N bytes=B seconds=S [cpu=C] [cold_seconds=X]` last); repeatable")
+	flag.IntVar(&cfg.clientWarmups, "client-warmups", 2, "runs an external client does in its process before the measured one (the JVM's JIT, like the direct read's warm-up); the first run's time is reported too")
 	flag.BoolVar(&cfg.write, "write", true, "also measure the write path (direct franz-go vs ferry's sink, AT_LEAST_ONCE and EXACTLY_ONCE) after the reads")
 	flag.Var(&cfg.writeClients, "write-client", "NAME=COMMAND: also write -n records through ferry with this external client, AT_LEAST_ONCE (it gets FERRY_ADDR, FERRY_BENCH_TOPIC, FERRY_BENCH_N, FERRY_BENCH_VALUE_SIZE and FERRY_BENCH_BATCH and prints `records=N bytes=B seconds=S` last, N from ferry's closed answer); repeatable")
 	flag.IntVar(&cfg.writeBatch, "write-batch", 1000, "records per WriteRequest sent to ferry (and per produce loop step of the direct writers)")
@@ -147,6 +150,8 @@ func validate(cfg config) error {
 		return errors.New("no broker: set -kafka or run through test/kafka/with-kafka.sh (FERRY_TEST_KAFKA)")
 	case cfg.n < 1, cfg.valueSize < 1, cfg.partitions < 1, cfg.repeat < 1, cfg.readers < 1:
 		return errors.New("-n, -value-size, -partitions, -repeat and -readers must be >= 1")
+	case cfg.clientWarmups < 0:
+		return errors.New("-client-warmups must be >= 0")
 	case cfg.pick != "median" && cfg.pick != "best":
 		return errors.New("-pick must be median or best")
 	case codec(cfg.compression) == nil:
@@ -179,6 +184,9 @@ type Run struct {
 	// FerryHWM is ferry's VmHWM after the run: the phase that raised it
 	// set the peak.
 	FerryHWM int64 `json:"ferry_vmhwm_bytes_after,omitempty"`
+	// ColdSeconds is, for an external client, the time of its first run in
+	// its process (the reported run comes after -client-warmups runs).
+	ColdSeconds float64 `json:"cold_seconds,omitempty"`
 	// Checkpoints is, for a transactional writer, the transactions it
 	// committed (ferry: checkpoints prepared and committed).
 	Checkpoints int `json:"checkpoints,omitempty"`
@@ -327,15 +335,10 @@ func run(cfg config) error {
 		logf("run %d: ferry-%d  %.2f s", i+1, cfg.readers, fn.Seconds)
 
 		for _, c := range cfg.clients {
-			var childCPU float64
-			cr, err := measure(fp, func() (r Run, err error) {
-				r, childCPU, err = readClient(ctx, c, fp.addr, rep.Topic, want)
-				return r, err
-			})
+			cr, err := measure(fp, func() (Run, error) { return readClient(ctx, cfg, c, fp, rep.Topic, want) })
 			if err != nil {
 				return fmt.Errorf("%s client read: %w", c.name, err)
 			}
-			cr.ClientCPU = childCPU // the client is the child process, not this one
 			rep.Runs["client_"+c.name] = append(rep.Runs["client_"+c.name], cr)
 			logf("run %d: %s client  %.2f s", i+1, c.name, cr.Seconds)
 		}
@@ -393,8 +396,14 @@ func measure(fp *ferryProc, f func() (Run, error)) (Run, error) {
 	cc0 := selfCPU()
 	r, err := f()
 	fc1, _ := procCPU(fp.cmd.Process.Pid)
-	r.FerryCPU = fc1 - fc0
-	r.ClientCPU = selfCPU() - cc0
+	// An external client reports its own CPU and ferry's during its timed
+	// run; the rest is measured here.
+	if r.FerryCPU == 0 {
+		r.FerryCPU = fc1 - fc0
+	}
+	if r.ClientCPU == 0 {
+		r.ClientCPU = selfCPU() - cc0
+	}
 	if st, err := procStatus(fp.cmd.Process.Pid); err == nil {
 		r.FerryHWM = st["VmHWM"]
 	}
@@ -467,6 +476,9 @@ func reportLine(w io.Writer, name string, x Run, ratio float64) {
 	}
 	if x.FerryHWM > 0 {
 		cpu += fmt.Sprintf(", ferry VmHWM %.0f MiB after", float64(x.FerryHWM)/(1<<20))
+	}
+	if x.ColdSeconds > 0 {
+		cpu += fmt.Sprintf(", first run in its process %.2f s", x.ColdSeconds)
 	}
 	fmt.Fprintf(w, "%-80s (%s)\n", s, cpu)
 }
@@ -1124,35 +1136,103 @@ func commas(n int64) string {
 // readClient runs an external client's bounded read and checks what it
 // counted. Its own timing (from open to end of input) is reported, not the
 // process start-up.
-func readClient(ctx context.Context, c clientCmd, addr, topic string, want expect) (Run, float64, error) {
-	records, bytes, seconds, cpu, err := runClient(ctx, c, "FERRY_ADDR="+addr, "FERRY_BENCH_TOPIC="+topic)
+func readClient(ctx context.Context, cfg config, c clientCmd, fp *ferryProc, topic string, want expect) (Run, error) {
+	cr, err := runClient(ctx, c, fp, "FERRY_ADDR="+fp.addr, "FERRY_BENCH_TOPIC="+topic, "FERRY_BENCH_WARMUPS="+strconv.Itoa(cfg.clientWarmups))
 	if err != nil {
-		return Run{}, 0, err
+		return Run{}, err
 	}
-	if records != want.records || bytes != want.bytes {
-		return Run{}, 0, fmt.Errorf("read %d records / %d bytes, want %d / %d", records, bytes, want.records, want.bytes)
+	if cr.records != want.records || cr.bytes != want.bytes {
+		return Run{}, fmt.Errorf("read %d records / %d bytes, want %d / %d", cr.records, cr.bytes, want.records, want.bytes)
 	}
-	return newRun(c.name, records, bytes, time.Duration(seconds*float64(time.Second))), cpu, nil
+	return cr.run(c.name), nil
+}
+
+// clientRun is what an external client reported about its timed run.
+type clientRun struct {
+	records, bytes       int64
+	seconds, coldSeconds float64
+	cpu                  float64 // the client's CPU during the timed run
+	ferryCPU             float64 // ferry's during it; < 0 when not known
+}
+
+func (cr clientRun) run(name string) Run {
+	r := newRun(name, cr.records, cr.bytes, time.Duration(cr.seconds*float64(time.Second)))
+	r.ClientCPU, r.ColdSeconds = cr.cpu, cr.coldSeconds
+	if cr.ferryCPU >= 0 {
+		r.FerryCPU = cr.ferryCPU
+	}
+	return r
 }
 
 // runClient runs an external client with env added to this process's
-// environment and parses the `records=N bytes=B seconds=S` of its last
-// output line; cpu is the child's user+system time.
-func runClient(ctx context.Context, c clientCmd, env ...string) (records, bytes int64, seconds, cpu float64, err error) {
+// environment. The client may do warm-up runs first (FERRY_BENCH_WARMUPS);
+// it prints the line `timed` when its measured run starts, and last
+// `records=N bytes=B seconds=S [cpu=C] [cold_seconds=X]`: S and C are the
+// measured run's time and CPU, X the time of its first run in the process
+// (before the JIT and caches warmed up). Without cpu=, the child's whole
+// user+system time counts; ferry's CPU is taken between `timed` and the
+// last line.
+func runClient(ctx context.Context, c clientCmd, fp *ferryProc, env ...string) (clientRun, error) {
 	cmd := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.Output()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return 0, 0, 0, 0, fmt.Errorf("%v: %s", err, ee.Stderr)
+		return clientRun{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return clientRun{}, err
+	}
+	cr := clientRun{ferryCPU: -1}
+	fc0, last := -1.0, ""
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line == "timed" {
+			fc0, _ = procCPU(fp.cmd.Process.Pid)
+		} else if line != "" {
+			last = line
 		}
-		return 0, 0, 0, 0, err
 	}
-	cpu = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if _, err := fmt.Sscanf(lines[len(lines)-1], "records=%d bytes=%d seconds=%g", &records, &bytes, &seconds); err != nil {
-		return 0, 0, 0, 0, fmt.Errorf("unexpected output %q: %v", lines[len(lines)-1], err)
+	if fc0 >= 0 {
+		if fc1, err := procCPU(fp.cmd.Process.Pid); err == nil {
+			cr.ferryCPU = fc1 - fc0
+		}
 	}
-	return records, bytes, seconds, cpu, nil
+	if err := cmd.Wait(); err != nil {
+		return clientRun{}, fmt.Errorf("%v: %s", err, stderr.String())
+	}
+	kv := map[string]string{}
+	for _, f := range strings.Fields(last) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			kv[k] = v
+		}
+	}
+	var errs []error
+	num := func(k string, into *float64, required bool) {
+		v, ok := kv[k]
+		if !ok {
+			if required {
+				errs = append(errs, fmt.Errorf("no %s=", k))
+			}
+			return
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %v", k, v, err))
+		}
+		*into = f
+	}
+	var records, bytes float64
+	cr.cpu = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	num("records", &records, true)
+	num("bytes", &bytes, true)
+	num("seconds", &cr.seconds, true)
+	num("cpu", &cr.cpu, false)
+	num("cold_seconds", &cr.coldSeconds, false)
+	if err := errors.Join(errs...); err != nil {
+		return clientRun{}, fmt.Errorf("unexpected output %q: %v", last, err)
+	}
+	cr.records, cr.bytes = int64(records), int64(bytes)
+	return cr, nil
 }

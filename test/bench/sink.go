@@ -74,6 +74,7 @@ type writeBench struct {
 	cfg      config
 	adm      *kadm.Client
 	addr     string
+	fp       *ferryProc
 	value    []byte
 	recs     []*ferryv1.SinkRecord // one request's records, built once
 	settings *kafkaconf.Settings   // ferry's producer defaults
@@ -84,7 +85,7 @@ func benchWrite(ctx context.Context, cfg config, rep *Report, fp *ferryProc, adm
 	if err != nil {
 		return err
 	}
-	w := &writeBench{cfg: cfg, adm: adm, addr: fp.addr, value: make([]byte, cfg.valueSize), settings: settings}
+	w := &writeBench{cfg: cfg, adm: adm, addr: fp.addr, fp: fp, value: make([]byte, cfg.valueSize), settings: settings}
 	if _, err := rand.Read(w.value); err != nil {
 		return err
 	}
@@ -112,7 +113,10 @@ func benchWrite(ctx context.Context, cfg config, rep *Report, fp *ferryProc, adm
 	}
 	for _, c := range cfg.writeClients {
 		writers = append(writers, writer{name: "write_client_" + c.name, label: c.name + ", AT_LEAST_ONCE", baseline: "write_direct",
-			run: func(ctx context.Context, topic string) (Run, float64, error) { return w.client(ctx, c, topic) }})
+			run: func(ctx context.Context, topic string) (Run, float64, error) {
+				r, err := w.client(ctx, c, topic)
+				return r, -1, err
+			}})
 	}
 	writers = append(writers,
 		writer{name: "write_direct_txn", label: "direct franz-go txn", txn: true,
@@ -519,17 +523,28 @@ func (w *writeBench) ferry(ctx context.Context, topic string, eo bool) (Run, err
 // FERRY_BENCH_N, FERRY_BENCH_VALUE_SIZE and FERRY_BENCH_BATCH and prints
 // `records=N bytes=B seconds=S` last: N is what ferry's closed answer
 // counted, B the value bytes it sent, S from opening the stream to closed.
-func (w *writeBench) client(ctx context.Context, c clientCmd, topic string) (Run, float64, error) {
-	records, bytes, seconds, cpu, err := runClient(ctx, c,
-		"FERRY_ADDR="+w.addr, "FERRY_BENCH_TOPIC="+topic, "FERRY_BENCH_N="+strconv.Itoa(w.cfg.n),
-		"FERRY_BENCH_VALUE_SIZE="+strconv.Itoa(w.cfg.valueSize), "FERRY_BENCH_BATCH="+strconv.Itoa(w.cfg.writeBatch))
+//
+// Its warm-up runs (FERRY_BENCH_WARMUPS) write FERRY_BENCH_WARMUP_N records
+// each into FERRY_BENCH_WARMUP_TOPIC, a topic of their own, deleted after.
+func (w *writeBench) client(ctx context.Context, c clientCmd, topic string) (Run, error) {
+	warmN := min(w.cfg.n, 200_000)
+	warmTopic, err := createTopic(ctx, w.adm, topic+"-warmup", w.cfg.partitions)
 	if err != nil {
-		return Run{}, 0, err
+		return Run{}, err
 	}
-	if want := int64(w.cfg.n); records != want || bytes != want*int64(w.cfg.valueSize) {
-		return Run{}, 0, fmt.Errorf("wrote %d records / %d bytes, want %d / %d", records, bytes, want, want*int64(w.cfg.valueSize))
+	defer deleteTopic(ctx, w.adm, warmTopic)
+	cr, err := runClient(ctx, c, w.fp,
+		"FERRY_ADDR="+w.addr, "FERRY_BENCH_TOPIC="+topic, "FERRY_BENCH_N="+strconv.Itoa(w.cfg.n),
+		"FERRY_BENCH_VALUE_SIZE="+strconv.Itoa(w.cfg.valueSize), "FERRY_BENCH_BATCH="+strconv.Itoa(w.cfg.writeBatch),
+		"FERRY_BENCH_WARMUPS="+strconv.Itoa(w.cfg.clientWarmups), "FERRY_BENCH_WARMUP_TOPIC="+warmTopic,
+		"FERRY_BENCH_WARMUP_N="+strconv.Itoa(warmN))
+	if err != nil {
+		return Run{}, err
 	}
-	return newRun("write_client_"+c.name, records, bytes, time.Duration(seconds*float64(time.Second))), cpu, nil
+	if want := int64(w.cfg.n); cr.records != want || cr.bytes != want*int64(w.cfg.valueSize) {
+		return Run{}, fmt.Errorf("wrote %d records / %d bytes, want %d / %d", cr.records, cr.bytes, want, want*int64(w.cfg.valueSize))
+	}
+	return cr.run("write_client_" + c.name), nil
 }
 
 // verify checks that topic holds exactly n records. Without transactions the

@@ -15,17 +15,27 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * Bounded read of a topic through ferry with the Java client's generated stubs, for {@code make
- * bench}: prints {@code records=N bytes=B seconds=S} on its last line. Environment: FERRY_ADDR,
- * FERRY_BENCH_TOPIC.
+ * bench} (protocol in {@link BenchProtocol}): FERRY_BENCH_WARMUPS whole reads first (for the JIT),
+ * then the line {@code timed}, the measured read, and last {@code records=N bytes=B seconds=S
+ * cpu=C cold_seconds=X}. S runs from opening the stream to its end after end_of_input; X is the
+ * first read's time. Environment: FERRY_ADDR, FERRY_BENCH_TOPIC, FERRY_BENCH_WARMUPS (default 0).
+ *
+ * <p>Every read is a new stream on the one channel of the JVM.
  */
 public final class ReadBench {
   private ReadBench() {}
 
   public static void main(String[] args) throws Exception {
-    ManagedChannel channel = Ferry.connect(System.getenv("FERRY_ADDR"));
+    ManagedChannel channel = Ferry.connect(BenchProtocol.env("FERRY_ADDR"));
+    String topic = BenchProtocol.env("FERRY_BENCH_TOPIC");
+    BenchProtocol.main(() -> read(channel, topic), () -> read(channel, topic));
+    channel.shutdownNow();
+  }
+
+  /** Reads the topic whole; returns {records, value bytes}. */
+  private static long[] read(ManagedChannel channel, String topic) throws Exception {
     long[] counts = new long[2];
     CompletableFuture<Void> done = new CompletableFuture<>();
-    long start = System.nanoTime();
     StreamObserver<ReadRequest> requests =
         SourceServiceGrpc.newStub(channel)
             .withMaxInboundMessageSize(64 << 20)
@@ -57,12 +67,10 @@ public final class ReadBench {
                 OpenSource.newBuilder()
                     .setSpec(
                         SourceSpec.newBuilder()
-                            .setTopics(TopicList.newBuilder().addTopics(System.getenv("FERRY_BENCH_TOPIC")))
+                            .setTopics(TopicList.newBuilder().addTopics(topic))
                             .setBoundedness(Boundedness.BOUNDEDNESS_BOUNDED)))
             .build());
-    done.get();
-    double seconds = (System.nanoTime() - start) / 1e9;
-    channel.shutdownNow();
-    System.out.printf("records=%d bytes=%d seconds=%.3f%n", counts[0], counts[1], seconds);
+    done.get(); // the server ends the stream with OK after end_of_input
+    return counts;
   }
 }

@@ -19,28 +19,52 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * AT_LEAST_ONCE write of FERRY_BENCH_N records through ferry with the Java client's generated
- * stubs, for {@code make bench}: prints {@code records=N bytes=B seconds=S} on its last line, N
- * being the count of ferry's closed answer. Environment: FERRY_ADDR, FERRY_BENCH_TOPIC,
- * FERRY_BENCH_N, FERRY_BENCH_VALUE_SIZE, FERRY_BENCH_BATCH (records per request, default 1000).
+ * AT_LEAST_ONCE writes through ferry with the Java client's generated stubs, for {@code make bench}
+ * (protocol in {@link BenchProtocol}): FERRY_BENCH_WARMUPS writes of FERRY_BENCH_WARMUP_N records
+ * into FERRY_BENCH_WARMUP_TOPIC first (for the JIT), then the line {@code timed}, the measured
+ * write of FERRY_BENCH_N records into FERRY_BENCH_TOPIC, and last {@code records=N bytes=B
+ * seconds=S cpu=C cold_seconds=X}. N is the count of ferry's closed answer, S runs from building
+ * the write's two batches and opening its stream to the stream's end after closed; X is the time of the first write in the JVM, a warm-up of
+ * FERRY_BENCH_WARMUP_N records when there are warm-ups. Environment: FERRY_ADDR,
+ * FERRY_BENCH_TOPIC, FERRY_BENCH_N, FERRY_BENCH_VALUE_SIZE, FERRY_BENCH_BATCH (records per request,
+ * default 1000), FERRY_BENCH_WARMUPS (default 0), FERRY_BENCH_WARMUP_TOPIC (required with
+ * warm-ups), FERRY_BENCH_WARMUP_N (default FERRY_BENCH_N).
  *
- * <p>The value and each request's batch of records are built once; every request only sets its
- * sequence number on them (which shares the record list). Sending follows gRPC flow control
- * ({@code isReady}), so the client never buffers more than the transport accepts.
+ * <p>The value and the record are built once, and each write's batches (a full one, the tail)
+ * before its stream opens; every request only sets its sequence number on them (which shares the
+ * record list). Sending follows gRPC flow control ({@code isReady}), so the client never buffers
+ * more than the transport accepts. Every write is a new stream on the one channel of the JVM.
  */
 public final class WriteBench {
   private WriteBench() {}
 
   public static void main(String[] args) throws Exception {
-    String topic = System.getenv("FERRY_BENCH_TOPIC");
-    long n = Long.parseLong(System.getenv("FERRY_BENCH_N"));
-    int size = Integer.parseInt(System.getenv("FERRY_BENCH_VALUE_SIZE"));
-    String batchEnv = System.getenv("FERRY_BENCH_BATCH");
-    int batch = batchEnv == null ? 1000 : Integer.parseInt(batchEnv);
+    String topic = BenchProtocol.env("FERRY_BENCH_TOPIC");
+    long n = BenchProtocol.env("FERRY_BENCH_N", -1);
+    int size = (int) BenchProtocol.env("FERRY_BENCH_VALUE_SIZE", -1);
+    int batch = (int) BenchProtocol.env("FERRY_BENCH_BATCH", 1000);
+    if (n < 0 || size < 0) {
+      throw new IllegalArgumentException("FERRY_BENCH_N and FERRY_BENCH_VALUE_SIZE are required");
+    }
+    long warmN = BenchProtocol.env("FERRY_BENCH_WARMUP_N", n);
+    String warmTopic = BenchProtocol.warmups() > 0 ? BenchProtocol.env("FERRY_BENCH_WARMUP_TOPIC") : null;
     byte[] bytes = new byte[size];
     new Random().nextBytes(bytes);
     SinkRecord record =
         SinkRecord.newBuilder().setValue(UnsafeByteOperations.unsafeWrap(bytes)).build();
+    ManagedChannel channel = Ferry.connect(BenchProtocol.env("FERRY_ADDR"));
+    BenchProtocol.main(
+        () -> write(channel, warmTopic, warmN, record, batch),
+        () -> write(channel, topic, n, record, batch));
+    channel.shutdownNow();
+  }
+
+  /**
+   * Writes {@code n} copies of {@code record} into {@code topic}, {@code batch} per request;
+   * returns {records in ferry's closed answer, value bytes sent}.
+   */
+  private static long[] write(ManagedChannel channel, String topic, long n, SinkRecord record, int batch)
+      throws Exception {
     WriteBatch full =
         WriteBatch.newBuilder()
             .addAllRecords(Collections.nCopies((int) Math.min(batch, n), record))
@@ -48,13 +72,11 @@ public final class WriteBench {
     WriteBatch tail =
         WriteBatch.newBuilder().addAllRecords(Collections.nCopies((int) (n % batch), record)).build();
 
-    ManagedChannel channel = Ferry.connect(System.getenv("FERRY_ADDR"));
     Object ready = new Object();
     CompletableFuture<Long> closed = new CompletableFuture<>();
     CompletableFuture<Void> done = new CompletableFuture<>();
     @SuppressWarnings("unchecked")
     ClientCallStreamObserver<WriteRequest>[] holder = new ClientCallStreamObserver[1];
-    long start = System.nanoTime();
     SinkServiceGrpc.newStub(channel)
         .write(
             new ClientResponseObserver<WriteRequest, WriteResponse>() {
@@ -121,10 +143,8 @@ public final class WriteBench {
       requests.onNext(WriteRequest.newBuilder().setClose(Close.getDefaultInstance()).build());
     }
     long written = closed.get();
-    double seconds = (System.nanoTime() - start) / 1e9;
     requests.onCompleted();
-    done.get();
-    channel.shutdownNow();
-    System.out.printf("records=%d bytes=%d seconds=%.3f%n", written, sent * size, seconds);
+    done.get(); // the server ends the stream with OK after closed
+    return new long[] {written, sent * record.getValue().size()};
   }
 }
