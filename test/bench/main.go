@@ -128,7 +128,7 @@ func main() {
 	flag.Var(&cfg.clients, "client", "NAME=COMMAND: also read the topic through ferry with this external client, one bounded reader (it gets FERRY_ADDR, FERRY_BENCH_TOPIC and FERRY_BENCH_WARMUPS, prints `timed` when its measured read starts and `records=N bytes=B seconds=S [cpu=C] [cold_seconds=X]` last); repeatable")
 	flag.IntVar(&cfg.clientWarmups, "client-warmups", 2, "runs an external client does in its process before the measured one (the JVM's JIT, like the direct read's warm-up); the first run's time is reported too")
 	flag.BoolVar(&cfg.write, "write", true, "also measure the write path (direct franz-go vs ferry's sink, AT_LEAST_ONCE and EXACTLY_ONCE) after the reads")
-	flag.Var(&cfg.writeClients, "write-client", "NAME=COMMAND: also write -n records through ferry with this external client, AT_LEAST_ONCE (it gets FERRY_ADDR, FERRY_BENCH_TOPIC, FERRY_BENCH_N, FERRY_BENCH_VALUE_SIZE and FERRY_BENCH_BATCH and prints `records=N bytes=B seconds=S` last, N from ferry's closed answer); repeatable")
+	flag.Var(&cfg.writeClients, "write-client", "NAME=COMMAND: also write -n records through ferry with this external client, AT_LEAST_ONCE (it gets FERRY_ADDR, FERRY_BENCH_TOPIC, FERRY_BENCH_N, FERRY_BENCH_VALUE_SIZE, FERRY_BENCH_BATCH, and for its warm-ups FERRY_BENCH_WARMUPS, FERRY_BENCH_WARMUP_TOPIC and FERRY_BENCH_WARMUP_N; prints `timed` when its measured write starts and `records=N bytes=B seconds=S [cpu=C] [cold_seconds=X]` last, N from ferry's closed answer); repeatable")
 	flag.IntVar(&cfg.writeBatch, "write-batch", 1000, "records per WriteRequest sent to ferry (and per produce loop step of the direct writers)")
 	flag.IntVar(&cfg.checkpointRecords, "checkpoint-records", 0, "EXACTLY_ONCE writers checkpoint (direct: commit) every this many records; 0: every -barrier-interval")
 	flag.DurationVar(&cfg.txnSettle, "txn-settle", 30*time.Second, "after a transactional write, wait this long at most for the last stable offsets to reach the end offsets (commit markers land after the commit returns)")
@@ -466,7 +466,7 @@ func summarise(rtts []time.Duration, unanswered int) Barriers {
 // reportLine prints one run: time, rates, the ratio to its baseline (if
 // any), and CPU.
 func reportLine(w io.Writer, name string, x Run, ratio float64) {
-	s := fmt.Sprintf("%-21s: %6.2f s  %9s rec/s  %6.0f MiB/s", name, x.Seconds, commas(int64(x.RecPerS)), x.MiBPerS)
+	s := fmt.Sprintf("%-30s: %6.2f s  %9s rec/s  %6.0f MiB/s", name, x.Seconds, commas(int64(x.RecPerS)), x.MiBPerS)
 	if ratio > 0 {
 		s += fmt.Sprintf("  ratio %.2fx", ratio)
 	}
@@ -480,7 +480,7 @@ func reportLine(w io.Writer, name string, x Run, ratio float64) {
 	if x.ColdSeconds > 0 {
 		cpu += fmt.Sprintf(", first run in its process %.2f s", x.ColdSeconds)
 	}
-	fmt.Fprintf(w, "%-80s (%s)\n", s, cpu)
+	fmt.Fprintf(w, "%-89s (%s)\n", s, cpu)
 }
 
 func printReport(w io.Writer, r *Report) {
@@ -490,16 +490,16 @@ func printReport(w io.Writer, r *Report) {
 		runs = fmt.Sprintf(" (%s of %d runs each)", r.Pick, r.Repeat)
 	}
 	fmt.Fprintf(w, "\nrecords: %s x %d B in %d partitions, compression %s (topic %s)%s\n", commas(int64(r.Records)), r.ValueSize, r.Partitions, r.Compression, r.Topic, runs)
-	fmt.Fprintf(w, "%-21s: %6.2f s  %9s rec/s  %6.0f MiB/s\n", "produce (franz-go)", r.Produce.Seconds, commas(int64(r.Produce.RecPerS)), r.Produce.MiBPerS)
+	fmt.Fprintf(w, "%-30s: %6.2f s  %9s rec/s  %6.0f MiB/s\n", "produce (franz-go)", r.Produce.Seconds, commas(int64(r.Produce.RecPerS)), r.Produce.MiBPerS)
 	line("direct franz-go", r.Direct, 0)
 	line("ferry, 1 reader", r.Ferry1, r.Ratio1)
 	line(fmt.Sprintf("ferry, %d readers", r.Readers), r.FerryN, r.RatioN)
 	for _, c := range r.Clients {
 		line(c.Name+" client, 1 reader", c.Run, c.Ratio)
 	}
-	fmt.Fprintf(w, "%-21s: n=%d p50=%.1f ms p99=%.1f ms max=%.1f ms mean=%.1f ms (unanswered at end of input: %d)\n",
+	fmt.Fprintf(w, "%-30s: n=%d p50=%.1f ms p99=%.1f ms max=%.1f ms mean=%.1f ms (unanswered at end of input: %d)\n",
 		"barrier round trip", r.Barrier.N, r.Barrier.P50Ms, r.Barrier.P99Ms, r.Barrier.MaxMs, r.Barrier.MeanMs, r.Barrier.Unanswered)
-	fmt.Fprintf(w, "%-21s: %.0f MiB (VmHWM); now %.0f MiB (VmRSS) after the reads\n", "ferry peak RSS", float64(r.FerryPeakRSS)/(1<<20), float64(r.FerryRSS)/(1<<20))
+	fmt.Fprintf(w, "%-30s: %.0f MiB (VmHWM); now %.0f MiB (VmRSS) after the reads\n", "ferry peak RSS", float64(r.FerryPeakRSS)/(1<<20), float64(r.FerryRSS)/(1<<20))
 	printWriteReport(w, r)
 }
 

@@ -520,9 +520,10 @@ func (w *writeBench) ferry(ctx context.Context, topic string, eo bool) (Run, err
 }
 
 // client runs an external writer; it gets FERRY_ADDR, FERRY_BENCH_TOPIC,
-// FERRY_BENCH_N, FERRY_BENCH_VALUE_SIZE and FERRY_BENCH_BATCH and prints
-// `records=N bytes=B seconds=S` last: N is what ferry's closed answer
-// counted, B the value bytes it sent, S from opening the stream to closed.
+// FERRY_BENCH_N, FERRY_BENCH_VALUE_SIZE and FERRY_BENCH_BATCH and prints, as
+// runClient describes, `records=N bytes=B seconds=S ...` last: N is what
+// ferry's closed answer counted, B the value bytes it sent, S from opening
+// the stream to closed.
 //
 // Its warm-up runs (FERRY_BENCH_WARMUPS) write FERRY_BENCH_WARMUP_N records
 // each into FERRY_BENCH_WARMUP_TOPIC, a topic of their own, deleted after.
@@ -708,7 +709,7 @@ func printWriteReport(w io.Writer, r *Report) {
 		}
 	}
 	if len(txns) > 0 {
-		fmt.Fprintf(w, "%-21s: %s\n", "transactions", strings.Join(txns, ", "))
+		fmt.Fprintf(w, "%-30s: %s\n", "transactions", strings.Join(txns, ", "))
 	}
 	fmt.Fprintf(w, "(ratios: AT_LEAST_ONCE writers to direct franz-go, EXACTLY_ONCE to direct franz-go txn)\n")
 }
