@@ -46,6 +46,7 @@ Design:
 from __future__ import annotations
 
 import enum
+import itertools
 import json
 import queue
 import threading
@@ -583,6 +584,15 @@ def _record_converter(
     return convert
 
 
+def _value_converter(deserialize: Callable[[Optional[bytes]], T]) -> Callable[[common_pb2.Record], T]:
+    """A function from a wire record to its deserialized value."""
+
+    def convert(rec: common_pb2.Record) -> T:
+        return deserialize(rec.value or (b"" if rec.HasField("value") else None))
+
+    return convert
+
+
 # --------------------------------------------------------------------------- source
 
 
@@ -800,7 +810,13 @@ def _prop(value: Any) -> str:
 
 @dataclass(frozen=True)
 class _BarrierMark:
+    """In the pending queue: a checkpoint's barrier arrived here."""
+
     checkpoint_id: int
+
+
+# The records of one server message, in the pending queue.
+_Batch = List[common_pb2.Record]
 
 
 class SourceReader(Generic[T]):
@@ -820,7 +836,9 @@ class SourceReader(Generic[T]):
         self._deserializer = deserializer
         self._convert = _record_converter(deserializer.deserialize)
         self._timeout = timeout
-        self._pending: Deque[Union[common_pb2.Record, SourceEvent, _BarrierMark]] = deque()
+        self._pending: Deque[Union[_Batch, SourceEvent, _BarrierMark]] = deque()
+        # The cursor in the batch at the front of _pending (0 when no batch is there).
+        self._pos = 0
         self._barriers: Dict[int, source_pb2.SourceState] = {}
         # Barriers whose position iteration has not passed yet, and the
         # completions waiting for that.
@@ -858,6 +876,11 @@ class SourceReader(Generic[T]):
         return [(s.topic, s.partition) for s in self.opened.splits]
 
     # -- reading
+    #
+    # The pending queue holds, in stream order, batches (the records of one
+    # server message, as a list), events and barrier marks. The batch at the
+    # front is taken from index self._pos on; a batch leaves the queue with
+    # its last record, so every batch in the queue has a record left.
 
     def _pull(self) -> None:
         """Reads one server message into the pending queue."""
@@ -867,7 +890,9 @@ class SourceReader(Generic[T]):
             return
         kind = msg.WhichOneof("kind")
         if kind == "records":
-            self._pending.extend(msg.records.records)
+            records = msg.records.records
+            if records:
+                self._pending.append(list(records))
         elif kind == "barrier":
             cid = msg.barrier.checkpoint_id
             self._barriers[cid] = self._iterator_state(msg.barrier.state)
@@ -898,9 +923,10 @@ class SourceReader(Generic[T]):
     def _iterator_state(self, state: source_pb2.SourceState) -> source_pb2.SourceState:
         """The barrier's state moved back to the first buffered record of each split."""
         first: Dict[Tuple[str, int], int] = {}
-        for item in self._pending:
-            if isinstance(item, common_pb2.Record):
-                first.setdefault((item.topic, item.partition), item.offset)
+        for i, item in enumerate(self._pending):
+            if isinstance(item, list):
+                for rec in itertools.islice(item, self._pos if i == 0 else 0, None):
+                    first.setdefault((rec.topic, rec.partition), rec.offset)
         out = source_pb2.SourceState()
         out.CopyFrom(state)
         for split in out.splits:
@@ -909,19 +935,33 @@ class SourceReader(Generic[T]):
                 split.next_offset = off
         return out
 
-    def _pop(self) -> Union[common_pb2.Record, SourceEvent, None]:
-        """The next buffered record or event, pulling from the server as
-        needed; None at the end."""
+    def _head(self, wait: bool = True) -> Union[_Batch, SourceEvent, None]:
+        """The front of the pending queue, left there, after passing the
+        barrier marks before it. When nothing is buffered: pulls from the
+        server if wait, else returns None. None at the end."""
+        pending = self._pending
         while True:
-            if self._pending:
-                item = self._pending.popleft()
-                if isinstance(item, _BarrierMark):
-                    self._pass_barrier(item.checkpoint_id)
-                    continue
-                return item
-            if self._ended or self._closed:
+            if pending:
+                item = pending[0]
+                if not isinstance(item, _BarrierMark):
+                    return item
+                pending.popleft()
+                self._pass_barrier(item.checkpoint_id)
+            elif self._ended or self._closed or not wait:
                 return None
-            self._pull()
+            else:
+                self._pull()
+
+    def _take(self, batch: _Batch) -> common_pb2.Record:
+        """The record at the cursor of batch, the front of the queue; moves
+        the cursor past it (and the batch off the queue after its last)."""
+        pos = self._pos
+        if pos + 1 < len(batch):
+            self._pos = pos + 1
+        else:
+            self._pending.popleft()
+            self._pos = 0
+        return batch[pos]
 
     def _pass_barrier(self, checkpoint_id: int) -> None:
         self._unpassed.discard(checkpoint_id)
@@ -930,40 +970,67 @@ class SourceReader(Generic[T]):
         for c in ready:
             self._send_complete(c)
 
-    def with_events(self) -> Iterator[Union[KafkaRecord[T], SourceEvent]]:
-        """Records and events in stream order; ends at the end of a bounded input."""
+    def _records(self, convert: Callable[[common_pb2.Record], U]) -> Iterator[U]:
+        """convert(record) for each record in stream order, events dropped;
+        ends at the end of a bounded input. The loop of __iter__ and values()."""
+        pending = self._pending
         while True:
-            item = self._pop()
-            if item is None:
-                return
-            if isinstance(item, common_pb2.Record):
-                yield self._convert(item)
+            # The common case, a batch at the front, inline: this runs once per record.
+            batch = pending[0] if pending else None
+            if not isinstance(batch, list):
+                head = self._head()
+                if head is None:
+                    return
+                if not isinstance(head, list):
+                    pending.popleft()  # an event
+                    continue
+                batch = head
+            pos = self._pos
+            if pos + 1 < len(batch):
+                self._pos = pos + 1
             else:
-                yield item
+                pending.popleft()
+                self._pos = 0
+            # The cursor moves past the record before it is converted, as in
+            # _take: a deserializer that raises does not make it come again.
+            yield convert(batch[pos])
 
     def __iter__(self) -> Iterator[KafkaRecord[T]]:
         """Records in stream order (events are dropped); ends at the end of a bounded input."""
-        for item in self.with_events():
-            if isinstance(item, KafkaRecord):
-                yield item
+        return self._records(self._convert)
 
     def values(self) -> Iterator[T]:
-        """The deserialized values alone."""
-        for rec in self:
-            yield rec.value
+        """The deserialized values alone (no KafkaRecord is built)."""
+        return self._records(_value_converter(self._deserializer.deserialize))
+
+    def with_events(self) -> Iterator[Union[KafkaRecord[T], SourceEvent]]:
+        """Records and events in stream order; ends at the end of a bounded input."""
+        convert = self._convert
+        while True:
+            head = self._head()
+            if head is None:
+                return
+            if isinstance(head, list):
+                yield convert(self._take(head))
+            else:
+                self._pending.popleft()
+                yield head
 
     def poll(self, max_records: int = 500) -> List[KafkaRecord[T]]:
         """Up to max_records records that arrived (waits for at least one
         server message when nothing is buffered); [] at the end of input."""
+        convert = self._convert
         out: List[KafkaRecord[T]] = []
         while len(out) < max_records:
-            if not self._pending and (out or self._ended or self._closed):
+            # Waits for the server only while out is empty: records in hand
+            # are returned, not held until the next server message.
+            head = self._head(wait=not out)
+            if head is None:
                 break
-            item = self._pop()
-            if item is None:
-                break
-            if isinstance(item, common_pb2.Record):
-                out.append(self._convert(item))
+            if isinstance(head, list):
+                out.append(convert(self._take(head)))
+            else:
+                self._pending.popleft()  # an event
         return out
 
     @property
