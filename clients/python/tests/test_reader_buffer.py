@@ -339,3 +339,34 @@ def test_kafka_record_is_an_immutable_value() -> None:
     assert dataclasses.asdict(rec)["headers"] == [("h", None)]
     hashable = dataclasses.replace(rec, headers=())  # type: ignore[arg-type]
     assert hash(hashable) == hash(dataclasses.replace(hashable))
+
+
+def test_a_reader_not_iterated_buffers_a_bounded_number_of_messages(
+    scripted: Tuple[ScriptedSource, grpc.Channel],
+) -> None:
+    """A slow application makes the server wait (gRPC flow control) instead
+    of piling the stream up in client memory; nothing is lost meanwhile."""
+    server, channel = scripted
+    total, size = 400, 100 << 10  # 40 MiB in all
+    for i in range(total):
+        server.send.put(_batch(_rec(0, i, value=bytes([65 + i % 26]) * size)))
+    with _open(channel) as reader:
+        # Wait until the server stops getting messages out: its queue stops
+        # shrinking for a while (a pause cannot be awaited as an event).
+        left, still_since = server.send.qsize(), time.monotonic()
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() - still_since < 1.0:
+            assert time.monotonic() < deadline, "the server never stopped sending"
+            time.sleep(0.05)
+            now = server.send.qsize()
+            if now != left:
+                left, still_since = now, time.monotonic()
+        sent = total - left
+        assert sent < total // 2, f"the server sent {sent} of {total} messages to a reader nobody iterates"
+        queued = reader._stream._responses.qsize()
+        assert queued <= reader._stream.MAX_QUEUED_RESPONSES
+        # Everything arrives, in order, once the application reads.
+        it = iter(reader)
+        for i in range(total):
+            rec = next(it)
+            assert (rec.offset, rec.value[:1] if rec.value else None) == (i, chr(65 + i % 26))

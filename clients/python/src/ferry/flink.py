@@ -154,14 +154,24 @@ _CLOSE = _Close()
 
 class _Stream(Generic[Req, Resp]):
     """A bidirectional call fed from a queue and read on a thread, so that every
-    wait can have a timeout."""
+    wait can have a timeout.
+
+    Both queues are bounded, so a session's memory is too: ``send`` blocks
+    while gRPC has not taken the earlier requests (flow control), and the
+    reader thread stops reading from gRPC while the application has not
+    taken the earlier responses, which in turn makes the server wait."""
+
+    MAX_QUEUED_REQUESTS = 8
+    MAX_QUEUED_RESPONSES = 16
+    _POLL_S = 0.05  # how often a blocked put looks whether the call ended
 
     def __init__(self, method: Callable[..., Any], deadline_s: Optional[float]) -> None:
-        self._requests: "queue.Queue[Union[Req, _Close]]" = queue.Queue()
-        self._responses: "queue.Queue[Union[Resp, _End]]" = queue.Queue()
+        self._requests: "queue.Queue[Union[Req, _Close]]" = queue.Queue(self.MAX_QUEUED_REQUESTS)
+        self._responses: "queue.Queue[Union[Resp, _End]]" = queue.Queue(self.MAX_QUEUED_RESPONSES)
         self.end: Optional[_End] = None
         # Set by the reader thread when the stream ends with an error.
         self._failed: Optional[_End] = None
+        self._cancelled = threading.Event()
         self._call: Any = method(self._request_iter(), timeout=deadline_s)
         self._thread = threading.Thread(target=self._read, daemon=True, name="ferry-stream")
         self._thread.start()
@@ -176,7 +186,8 @@ class _Stream(Generic[Req, Resp]):
     def _read(self) -> None:
         try:
             for response in self._call:
-                self._responses.put(response)
+                if not self._put_response(response):
+                    return  # cancelled: nobody reads any more
             end = _End(self._call.code(), self._call.details() or "")
         except grpc.RpcError as err:
             call = cast(Any, err)
@@ -185,18 +196,48 @@ class _Stream(Generic[Req, Resp]):
             end = _End(grpc.StatusCode.UNKNOWN, repr(err))
         if end.code != grpc.StatusCode.OK:
             self._failed = end
-        self._responses.put(end)
+        self._put_response(end)
+
+    def _put_response(self, item: "Union[Resp, _End]") -> bool:
+        """Queues a response, waiting while the queue is full; False when
+        the stream was cancelled meanwhile."""
+        while not self._cancelled.is_set():
+            try:
+                self._responses.put(item, timeout=self._POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _put_request(self, item: "Union[Req, _Close]") -> bool:
+        """Queues a request, waiting while gRPC has not taken the earlier
+        ones; False when the call ended meanwhile (nothing takes it)."""
+        while self._thread.is_alive() and not self._cancelled.is_set():
+            try:
+                self._requests.put(item, timeout=self._POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def send(self, request: Req) -> None:
+        """Sends a request; blocks while the transport is behind. Raises
+        FerryError when the stream failed or already ended."""
         self._check()
-        self._requests.put(request)
+        if not self._put_request(request):
+            self._check()
+            raise FerryError(grpc.StatusCode.FAILED_PRECONDITION, "the stream already ended")
 
     def half_close(self) -> None:
-        self._requests.put(_CLOSE)
+        self._put_request(_CLOSE)
 
     def cancel(self) -> None:
-        self._requests.put(_CLOSE)
+        self._cancelled.set()
         self._call.cancel()
+        try:
+            self._requests.put_nowait(_CLOSE)  # ends the request iterator if it still waits
+        except queue.Full:
+            pass
 
     def recv(self, timeout: Optional[float]) -> Optional[Resp]:
         """The next response; None when the stream ended OK. Raises FerryError
