@@ -67,6 +67,7 @@ from typing import (
     Set,
     Tuple,
     Type,
+    TYPE_CHECKING,
     TypeVar,
     Union,
     cast,
@@ -75,6 +76,9 @@ from typing import (
 import grpc
 
 from ferry.v1 import common_pb2, service_pb2_grpc, sink_pb2, source_pb2
+
+if TYPE_CHECKING:
+    from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 __all__ = [
     "DeliveryGuarantee",
@@ -1172,6 +1176,23 @@ _PARTITIONERS = {
 }
 
 
+# Upper bounds of a SinkRecord's encoding inside a WriteBatch besides its
+# strings and bytes: the record's own tag and length (6 bytes), and the tag
+# and length or value of each of its fields (topic, key, value: 6 bytes each;
+# partition and timestamp_ms: 11 each, a negative int32 takes 10).
+_RECORD_OVERHEAD = 46
+# The same for one header: its tag and length, its key's and its value's.
+_HEADER_OVERHEAD = 18
+
+# Adds one value's record to a batch; returns its size estimate.
+_Append = Callable[[Any, "RepeatedCompositeFieldContainer[sink_pb2.SinkRecord]"], int]
+
+
+def _utf8_len(text: str) -> int:
+    """The length of text encoded as UTF-8 (cheap for ASCII)."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
 class KafkaRecordSerializationSchema(Generic[T]):
     """Turns a value into a record: topic, key, value (and optionally partition,
     headers, timestamp). Build one with :meth:`builder`."""
@@ -1200,32 +1221,122 @@ class KafkaRecordSerializationSchema(Generic[T]):
 
     def serialize(self, value: T) -> sink_pb2.SinkRecord:
         rec = sink_pb2.SinkRecord()
+        self._fill(value, rec, "")
+        return rec
+
+    def _fill(self, value: T, rec: sink_pb2.SinkRecord, default_topic: str) -> int:
+        """Sets rec's fields from value, calling the selectors and schemas in
+        this order: topic, key, value, partition, headers, timestamp; returns
+        rec's size estimate. The topic stays empty when it is default_topic
+        (the sink spec's, which the server then uses; "" for none)."""
+        size = _RECORD_OVERHEAD
         if self._topic_selector is not None:
-            rec.topic = self._topic_selector(value)
-        elif self.topic is not None:
+            topic = self._topic_selector(value)
+            if topic != default_topic:
+                rec.topic = topic  # raises TypeError for anything but a str
+                size += _utf8_len(topic)
+        elif self.topic is not None and self.topic != default_topic:
             rec.topic = self.topic
+            size += _utf8_len(self.topic)
         if self._key_schema is not None:
             key = self._key_schema.serialize(value)
             if key is not None:
                 rec.key = key
+                size += len(key)
         data = self._value_schema.serialize(value)
         if data is not None:
             rec.value = data
+            size += len(data)
         if self._partition_selector is not None:
             p = self._partition_selector(value)
             if p is not None:
                 rec.partition = p
         if self._headers_provider is not None:
+            add_header = rec.headers.add
             for k, v in self._headers_provider(value):
-                h = rec.headers.add()
+                h = add_header()
                 h.key = k
+                size += _HEADER_OVERHEAD + _utf8_len(k)
                 if v is not None:
                     h.value = v
+                    size += len(v)
         if self._timestamp_selector is not None:
             ts = self._timestamp_selector(value)
             if ts is not None:
                 rec.timestamp_ms = ts
-        return rec
+        return size
+
+    def _appender(self, default_topic: str) -> _Append:
+        """A function that adds a value's record to a batch and returns its
+        size estimate; a record whose serialization raised is taken out of the
+        batch again. For a schema of a fixed topic, an optional key schema and
+        a value schema (the common case) the function serializes before it
+        adds the record and sets only key and value: no topic when it is
+        default_topic, no selector checks, one call per schema."""
+        plain = (
+            self._topic_selector is None
+            and self._partition_selector is None
+            and self._headers_provider is None
+            and self._timestamp_selector is None
+            and self.topic == default_topic
+        )
+        serialize_value = self._value_schema.serialize
+        if plain and self._key_schema is None:
+
+            def append_value(
+                value: Any, records: "RepeatedCompositeFieldContainer[sink_pb2.SinkRecord]"
+            ) -> int:
+                data = serialize_value(value)
+                rec = records.add()
+                if data is None:
+                    return _RECORD_OVERHEAD
+                try:
+                    rec.value = data
+                except BaseException:
+                    del records[-1]
+                    raise
+                return _RECORD_OVERHEAD + len(data)
+
+            return append_value
+
+        if plain:
+            assert self._key_schema is not None
+            serialize_key = self._key_schema.serialize
+
+            def append_key_value(
+                value: Any, records: "RepeatedCompositeFieldContainer[sink_pb2.SinkRecord]"
+            ) -> int:
+                key = serialize_key(value)
+                data = serialize_value(value)
+                rec = records.add()
+                size = _RECORD_OVERHEAD
+                try:
+                    if key is not None:
+                        rec.key = key
+                        size += len(key)
+                    if data is not None:
+                        rec.value = data
+                        size += len(data)
+                except BaseException:
+                    del records[-1]
+                    raise
+                return size
+
+            return append_key_value
+
+        fill = self._fill
+
+        def append(value: Any, records: "RepeatedCompositeFieldContainer[sink_pb2.SinkRecord]") -> int:
+            # The selectors run while the record is in the batch, in the
+            # order serialize() calls them.
+            rec = records.add()
+            try:
+                return fill(value, rec, default_topic)
+            except BaseException:
+                del records[-1]
+                raise
+
+        return append
 
 
 class KafkaRecordSerializationSchemaBuilder(Generic[T]):
@@ -1486,11 +1597,15 @@ class SinkWriter(Generic[T]):
     ) -> None:
         self._channel = channel
         self._owns_channel = owns_channel
-        self._serializer = serializer
         self._batch_size = batch_size
         self._exactly_once = exactly_once
         self._timeout = timeout
-        self._buffer: List[sink_pb2.SinkRecord] = []
+        self._append = serializer._appender(open_msg.spec.default_topic)
+        # The batch being filled: records are added to the request that
+        # flush sends, so each is built once, in place.
+        self._request = sink_pb2.WriteRequest()
+        self._records = self._request.records.records
+        self._bytes = 0  # the size estimate of _records
         self._sequence = 0
         self._closed = False
         self.records_written = 0
@@ -1507,19 +1622,58 @@ class SinkWriter(Generic[T]):
             raise
         self.opened: sink_pb2.SinkOpened = first.opened
 
+    MAX_BATCH_BYTES = 8 << 20
+    """The most bytes of records one WriteBatch message carries: half the
+    server's 16 MiB limit on a client message, which leaves room for the
+    consumed offsets. A batch is sent early when the next record would take
+    it past this; a record larger than this on its own is sent alone. Records
+    are counted by an upper bound of their encoding (their topic, key, value
+    and headers, plus a constant per record and per header), not by
+    ``ByteSize()``, which encodes the record again."""
+
     @property
     def session_id(self) -> str:
         return self.opened.session_id
 
     def write(self, value: T) -> None:
-        """Buffers one value; a full batch is sent."""
-        self._buffer.append(self._serializer.serialize(value))
-        if len(self._buffer) >= self._batch_size:
-            self.flush()
+        """Buffers one value; a full batch (by records or bytes) is sent."""
+        records = self._records
+        size = self._append(value, records)
+        self._bytes += size
+        if len(records) >= self._batch_size or self._bytes > self.MAX_BATCH_BYTES:
+            self._send_full(size)
 
     def write_batch(self, values: Iterable[T]) -> None:
-        for v in values:
-            self.write(v)
+        """Buffers the values in order, as :meth:`write` each; full batches
+        are sent."""
+        append = self._append
+        batch_size = self._batch_size
+        max_bytes = self.MAX_BATCH_BYTES
+        for value in values:
+            # _send_full replaces the batch: look it up for every value.
+            records = self._records
+            size = append(value, records)
+            self._bytes += size
+            if len(records) >= batch_size or self._bytes > max_bytes:
+                self._send_full(size)
+
+    def _send_full(self, last_size: int) -> None:
+        """Sends the batch that the last record (of size estimate last_size)
+        filled. When that record took it past MAX_BATCH_BYTES, the batch goes
+        without it, and it starts the next one (sent at once if it is larger
+        than MAX_BATCH_BYTES on its own)."""
+        records = self._records
+        if self._bytes <= self.MAX_BATCH_BYTES or len(records) == 1:
+            self.flush()
+            return
+        last = sink_pb2.SinkRecord()
+        last.CopyFrom(records[-1])
+        del records[-1]
+        self.flush()
+        self._records.add().CopyFrom(last)
+        self._bytes = last_size
+        if last_size > self.MAX_BATCH_BYTES:
+            self.flush()
 
     def flush(self, consumed_offsets: Optional[Tuple[str, Mapping[Tuple[str, int], int]]] = None) -> None:
         """Sends the buffered records (without waiting for Kafka).
@@ -1529,18 +1683,23 @@ class SinkWriter(Generic[T]):
         only), so that output and input progress commit atomically and a
         source opened with ``committed_offsets`` resumes after the last
         committed transaction, with no client state at all."""
-        if not self._buffer and consumed_offsets is None:
+        if not self._records and consumed_offsets is None:
             self._stream._check()
             return
         self._sequence += 1
-        batch = sink_pb2.WriteBatch(sequence=self._sequence, records=self._buffer)
+        request = self._request
+        batch = request.records
         if consumed_offsets is not None:
             group, offsets = consumed_offsets
-            batch.consumed_offsets.group_id = group
+            consumed = sink_pb2.ConsumedOffsets(group_id=group)
             for (topic, partition), offset in sorted(offsets.items()):
-                batch.consumed_offsets.offsets.add(topic=topic, partition=partition, offset=offset)
-        self._buffer = []
-        self._stream.send(sink_pb2.WriteRequest(records=batch))
+                consumed.offsets.add(topic=topic, partition=partition, offset=offset)
+            batch.consumed_offsets.CopyFrom(consumed)
+        batch.sequence = self._sequence
+        self._request = sink_pb2.WriteRequest()
+        self._records = self._request.records.records
+        self._bytes = 0
+        self._stream.send(request)
 
     def _await(self, kind: str, what: str) -> sink_pb2.WriteResponse:
         while True:
