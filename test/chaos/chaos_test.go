@@ -210,6 +210,7 @@ func TestChaos(t *testing.T) {
 			}
 			proc.kill()
 			killed++
+			d.kills.Add(1)
 			t.Logf("kill %d: %d records sent, %d committed, %d checkpoints", k, d.sent.Load(), d.committed.Load(), d.checkpoints.Load())
 			if *restarts > 0 && k%(*kills/(*restarts+1)+1) == 0 && brokerRestarts < *restarts {
 				// ferry is down: restart Kafka too, on the same ports and data.
@@ -260,6 +261,17 @@ type driver struct {
 	sent                  atomic.Int64 // records written to the sink, replays included
 	finished              atomic.Bool
 	restores, checkpoints atomic.Int64
+	kills                 atomic.Int64 // SIGKILLs done so far
+}
+
+// held is true while the driver should wait for a kill: the input is cut
+// into kills+1 equal parts, and past the end of part k+1 before the k-th
+// kill the driver slows down 20 times (still checkpointing, which the
+// supervisor waits for), so that the run does not end before every kill
+// happened on a machine slower or faster than expected.
+func (d *driver) held() bool {
+	k := d.kills.Load()
+	return k < int64(*kills) && d.sent.Load() >= int64(*records)*(k+1)/int64(*kills+1)
 }
 
 func (d *driver) run(ctx context.Context) {
@@ -452,7 +464,11 @@ func (d *driver) write(snk ferryv1.SinkService_WriteClient, seq *int64, recs []*
 		return nil
 	}
 	// Pace the job so that the run lasts long enough for the kills.
-	time.Sleep(time.Duration(len(recs)) * time.Second / time.Duration(*rate))
+	pace := *rate
+	if d.held() {
+		pace = max(pace/20, 1)
+	}
+	time.Sleep(time.Duration(len(recs)) * time.Second / time.Duration(pace))
 	d.sent.Add(int64(len(recs)))
 	*seq++
 	b := &ferryv1.WriteBatch{Sequence: *seq, Records: make([]*ferryv1.SinkRecord, len(recs))}
