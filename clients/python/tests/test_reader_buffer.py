@@ -13,13 +13,11 @@ import pickle
 import queue
 import threading
 import time
-from concurrent import futures
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import grpc
 import pytest
 
-import ferry
 from ferry.flink import (
     FerryError,
     IdleEvent,
@@ -31,6 +29,7 @@ from ferry.flink import (
     WatermarkEvent,
 )
 from ferry.v1 import common_pb2, service_pb2_grpc, source_pb2
+from scripted import scripted_server
 
 TOPIC = "t"
 # Seconds any single wait may take.
@@ -130,17 +129,9 @@ class ScriptedSource(service_pb2_grpc.SourceServiceServicer):
 @pytest.fixture
 def scripted() -> Iterator[Tuple[ScriptedSource, grpc.Channel]]:
     servicer = ScriptedSource()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     grpc_module: Any = service_pb2_grpc  # the generated code has no type hints
-    grpc_module.add_SourceServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    channel = ferry.connect(f"127.0.0.1:{port}")
-    try:
+    with scripted_server(grpc_module.add_SourceServiceServicer_to_server, servicer) as channel:
         yield servicer, channel
-    finally:
-        channel.close()
-        server.stop(grace=None)
 
 
 def _open(channel: grpc.Channel) -> SourceReader[Optional[str]]:

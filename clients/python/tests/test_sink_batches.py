@@ -9,13 +9,11 @@ limit counts with, which must bound a record's encoding from above."""
 from __future__ import annotations
 
 import threading
-from concurrent import futures
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 import grpc
 import pytest
 
-import ferry
 from ferry.flink import (
     DeliveryGuarantee,
     KafkaRecordSerializationSchema,
@@ -25,6 +23,7 @@ from ferry.flink import (
     SinkWriter,
 )
 from ferry.v1 import service_pb2_grpc, sink_pb2
+from scripted import scripted_server
 
 TOPIC = "t"
 # Seconds any single wait may take.
@@ -75,20 +74,11 @@ class ScriptedSink(service_pb2_grpc.SinkServiceServicer):
 @pytest.fixture
 def scripted() -> Iterator[Tuple[ScriptedSink, grpc.Channel]]:
     servicer = ScriptedSink()
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=4),
-        options=[("grpc.max_receive_message_length", MAX_RECV)],
-    )
     grpc_module: Any = service_pb2_grpc  # the generated code has no type hints
-    grpc_module.add_SinkServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    channel = ferry.connect(f"127.0.0.1:{port}")
-    try:
+    with scripted_server(
+        grpc_module.add_SinkServiceServicer_to_server, servicer, [("grpc.max_receive_message_length", MAX_RECV)]
+    ) as channel:
         yield servicer, channel
-    finally:
-        channel.close()
-        server.stop(grace=None)
 
 
 def _raw(topic: str = TOPIC) -> KafkaRecordSerializationSchemaBuilder[Any]:
