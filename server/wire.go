@@ -73,9 +73,11 @@ func (wireCodec) Name() string { return proto.Name }
 // encode writes the message into one buffer from gRPC's pool, which gRPC
 // returns to the pool once the message is written out.
 func (m *recordsMessage) encode() mem.BufferSlice {
+	sizes := make([]int, len(m.recs)) // each record's size, needed twice
 	batch := 0
-	for _, r := range m.recs {
-		batch += sizeTag(fieldBatchRecords) + protowire.SizeBytes(recordSize(r))
+	for i, r := range m.recs {
+		sizes[i] = recordSize(r)
+		batch += sizeTag(fieldBatchRecords) + protowire.SizeBytes(sizes[i])
 	}
 	size := sizeTag(fieldResponseRecords) + protowire.SizeBytes(batch)
 	pool := mem.DefaultBufferPool()
@@ -83,9 +85,9 @@ func (m *recordsMessage) encode() mem.BufferSlice {
 	buf := (*bp)[:0]
 	buf = protowire.AppendTag(buf, fieldResponseRecords, protowire.BytesType)
 	buf = protowire.AppendVarint(buf, uint64(batch))
-	for _, r := range m.recs {
+	for i, r := range m.recs {
 		buf = protowire.AppendTag(buf, fieldBatchRecords, protowire.BytesType)
-		buf = protowire.AppendVarint(buf, uint64(recordSize(r)))
+		buf = protowire.AppendVarint(buf, uint64(sizes[i]))
 		buf = appendRecord(buf, r)
 	}
 	*bp = buf

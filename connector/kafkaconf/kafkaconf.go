@@ -253,20 +253,9 @@ var table = []Property{
 		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.BrokerMaxWriteBytes(n) })},
 	{Name: "compression.type", Roles: Producer, Default: "none (as Java; franz-go alone would use snappy)", Option: "kgo.ProducerBatchCompression",
 		apply: func(v string, s *Settings) error {
-			var c kgo.CompressionCodec
-			switch v {
-			case "none":
-				c = kgo.NoCompression()
-			case "gzip":
-				c = kgo.GzipCompression()
-			case "snappy":
-				c = kgo.SnappyCompression()
-			case "lz4":
-				c = kgo.Lz4Compression()
-			case "zstd":
-				c = kgo.ZstdCompression()
-			default:
-				return fmt.Errorf("must be none, gzip, snappy, lz4 or zstd, not %q", v)
+			c, err := CompressionCodec(v)
+			if err != nil {
+				return err
 			}
 			s.Opts = append(s.Opts, kgo.ProducerBatchCompression(c))
 			return nil
@@ -380,4 +369,23 @@ func int32Opt(min int32, opt func(int32) kgo.Opt) func(string, *Settings) error 
 		s.Opts = append(s.Opts, opt(int32(n)))
 		return nil
 	}
+}
+
+// CompressionCodec returns the franz-go codec of a compression.type value
+// (Java's names: none, gzip, snappy, lz4, zstd); any other name is an error
+// that lists them.
+func CompressionCodec(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "none":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("must be none, gzip, snappy, lz4 or zstd, not %q", name)
 }

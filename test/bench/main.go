@@ -60,6 +60,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ferrykafka/ferry/connector/kafkaconf"
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
 )
 
@@ -145,6 +146,9 @@ func main() {
 }
 
 func validate(cfg config) error {
+	if _, err := kafkaconf.CompressionCodec(cfg.compression); err != nil {
+		return fmt.Errorf("-compression %v", err)
+	}
 	switch {
 	case cfg.kafka == "":
 		return errors.New("no broker: set -kafka or run through test/kafka/with-kafka.sh (FERRY_TEST_KAFKA)")
@@ -154,8 +158,6 @@ func validate(cfg config) error {
 		return errors.New("-client-warmups must be >= 0")
 	case cfg.pick != "median" && cfg.pick != "best":
 		return errors.New("-pick must be median or best")
-	case codec(cfg.compression) == nil:
-		return errors.New("-compression must be none, snappy, lz4, zstd or gzip")
 	case cfg.barrierInterval <= 0:
 		return errors.New("-barrier-interval must be > 0")
 	case cfg.writeBatch < 1 || cfg.checkpointRecords < 0:
@@ -506,26 +508,8 @@ func printReport(w io.Writer, r *Report) {
 // ---------------------------------------------------------------------------
 // Producing and reading directly
 
-func codec(name string) *kgo.CompressionCodec {
-	var c kgo.CompressionCodec
-	switch name {
-	case "none":
-		c = kgo.NoCompression()
-	case "snappy":
-		c = kgo.SnappyCompression()
-	case "lz4":
-		c = kgo.Lz4Compression()
-	case "zstd":
-		c = kgo.ZstdCompression()
-	case "gzip":
-		c = kgo.GzipCompression()
-	default:
-		return nil
-	}
-	return &c
-}
-
 func produce(ctx context.Context, cfg config, topic string) (Run, error) {
+	codec, _ := kafkaconf.CompressionCodec(cfg.compression) // checked by validate
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(cfg.kafka),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
@@ -533,7 +517,7 @@ func produce(ctx context.Context, cfg config, topic string) (Run, error) {
 		kgo.ProducerBatchMaxBytes(1_000_000), // below the broker's default message.max.bytes
 		kgo.MaxBufferedBytes(256<<20),
 		kgo.MaxBufferedRecords(1<<20),
-		kgo.ProducerBatchCompression(*codec(cfg.compression)),
+		kgo.ProducerBatchCompression(codec),
 	)
 	if err != nil {
 		return Run{}, err
