@@ -65,7 +65,7 @@ check-generate: generate ## fail when the committed generated code differs from 
 lint: $(BUF) $(VENV)/.installed ## buf lint (STANDARD), go vet, gofmt, mypy --strict on the Python facade
 	$(BUF) lint
 	$(GO) vet ./...
-	$(VENV)/bin/mypy --strict clients/python/src/ferry/__init__.py clients/python/src/ferry/flink.py
+	$(VENV)/bin/mypy --strict --config-file clients/python/pyproject.toml clients/python/src/ferry
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 .PHONY: breaking

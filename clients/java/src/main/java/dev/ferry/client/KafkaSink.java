@@ -35,17 +35,15 @@ public final class KafkaSink<T> {
   private final KafkaRecordSerializationSchema<T> serializer;
   private final int writerIndex;
   private final int parallelism;
-  private final ManagedChannel channel;
-  private final String address;
+  private final FerryEndpoint endpoint;
   private final int maxBatchRecords;
 
-  private KafkaSink(Builder<T> b, SinkSpec spec) {
+  private KafkaSink(Builder<T> b, SinkSpec spec, FerryEndpoint endpoint) {
     this.spec = spec;
     this.serializer = b.serializer;
     this.writerIndex = b.writerIndex;
     this.parallelism = b.parallelism;
-    this.channel = b.channel;
-    this.address = b.address;
+    this.endpoint = endpoint;
     this.maxBatchRecords = b.maxBatchRecords;
   }
 
@@ -72,17 +70,9 @@ public final class KafkaSink<T> {
         .setSpec(spec)
         .setWriterIndex(writerIndex)
         .setParallelism(parallelism);
-    if (restore != null) {
-      open.setRestore(restore);
-    }
-    ManagedChannel ch = channel;
-    boolean owned = false;
-    if (ch == null) {
-      ch = Ferry.connect(address);
-      owned = true;
-    }
-    return new SinkWriter<>(ch, owned, open.build(), serializer,
-        DeliveryGuarantee.EXACTLY_ONCE.proto.equals(spec.getDeliveryGuarantee()), maxBatchRecords);
+    boolean exactlyOnce = DeliveryGuarantee.EXACTLY_ONCE.proto.equals(spec.getDeliveryGuarantee());
+    return endpoint.open(restore, open::setRestore,
+        (ch, owned) -> new SinkWriter<>(ch, owned, open.build(), serializer, exactlyOnce, maxBatchRecords));
   }
 
   /** Flink's KafkaSinkBuilder. */
@@ -195,9 +185,7 @@ public final class KafkaSink<T> {
       if (serializer == null) {
         throw new IllegalStateException("no record serializer: call setRecordSerializer");
       }
-      if (channel == null && address == null) {
-        throw new IllegalStateException("no ferry server: call setFerryChannel or setFerryAddress");
-      }
+      FerryEndpoint endpoint = new FerryEndpoint(channel, address);
       SinkSpec.Builder s = SinkSpec.newBuilder()
           .setDeliveryGuarantee(guarantee.proto)
           .setTransactionalIdPrefix(transactionalIdPrefix)
@@ -206,7 +194,7 @@ public final class KafkaSink<T> {
       if (bootstrapServers != null) {
         s.setCluster(Cluster.newBuilder().addAllBootstrapServers(bootstrapServers));
       }
-      return new KafkaSink<>(this, s.build());
+      return new KafkaSink<>(this, s.build(), endpoint);
     }
   }
 }

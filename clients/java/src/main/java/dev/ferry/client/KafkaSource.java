@@ -37,16 +37,14 @@ public final class KafkaSource<T> {
   private final KafkaRecordDeserializationSchema<T> deserializer;
   private final int readerIndex;
   private final int parallelism;
-  private final ManagedChannel channel;
-  private final String address;
+  private final FerryEndpoint endpoint;
 
-  private KafkaSource(Builder<T> b, SourceSpec spec) {
+  private KafkaSource(Builder<T> b, SourceSpec spec, FerryEndpoint endpoint) {
     this.spec = spec;
     this.deserializer = b.deserializer;
     this.readerIndex = b.readerIndex;
     this.parallelism = b.parallelism;
-    this.channel = b.channel;
-    this.address = b.address;
+    this.endpoint = endpoint;
   }
 
   public static <T> Builder<T> builder() {
@@ -72,16 +70,8 @@ public final class KafkaSource<T> {
         .setSpec(spec)
         .setReaderIndex(readerIndex)
         .setParallelism(parallelism);
-    if (restore != null) {
-      open.setRestore(restore);
-    }
-    ManagedChannel ch = channel;
-    boolean owned = false;
-    if (ch == null) {
-      ch = Ferry.connect(address);
-      owned = true;
-    }
-    return new SourceReader<>(ch, owned, open.build(), deserializer);
+    return endpoint.open(restore, open::setRestore,
+        (ch, owned) -> new SourceReader<>(ch, owned, open.build(), deserializer));
   }
 
   /** Flink's KafkaSourceBuilder. */
@@ -230,9 +220,7 @@ public final class KafkaSource<T> {
       if (deserializer == null) {
         throw new IllegalStateException("no deserializer: call setDeserializer");
       }
-      if (channel == null && address == null) {
-        throw new IllegalStateException("no ferry server: call setFerryChannel or setFerryAddress");
-      }
+      FerryEndpoint endpoint = new FerryEndpoint(channel, address);
       int subs = (topics != null ? 1 : 0) + (topicPattern != null ? 1 : 0) + (partitions != null ? 1 : 0);
       if (subs != 1) {
         throw new IllegalStateException(
@@ -263,7 +251,7 @@ public final class KafkaSource<T> {
         s.setWatermarkStrategy(watermarkStrategy.toProto());
       }
       s.putAllProperties(properties);
-      return new KafkaSource<>(this, s.build());
+      return new KafkaSource<>(this, s.build(), endpoint);
     }
   }
 }

@@ -1,0 +1,133 @@
+"""A Flink-style facade over ferry's ``SourceService.Read`` and ``SinkService.Write``.
+
+It mirrors the builders of Apache Flink's Kafka connector::
+
+    from ferry.flink import (KafkaSource, KafkaOffsetsInitializer,
+                             SimpleStringSchema)
+
+    source = (KafkaSource.builder()
+              .set_ferry_address("localhost:50051")
+              .set_topics("input")
+              .set_starting_offsets(KafkaOffsetsInitializer.earliest())
+              .set_bounded(KafkaOffsetsInitializer.latest())
+              .set_value_only_deserializer(SimpleStringSchema())
+              .build())
+    with source.open() as reader:
+        for record in reader:          # KafkaRecord[str]
+            print(record.partition, record.offset, record.value)
+
+Design:
+
+* Iterating a :class:`SourceReader` yields :class:`KafkaRecord` objects whose
+  ``value`` is the output of the value-only deserializer (``bytes`` by
+  default, :class:`RawBytesSchema`); ``key`` stays raw bytes. Use
+  :meth:`SourceReader.values` to get the values alone, and
+  :meth:`SourceReader.with_events` to also get :class:`WatermarkEvent`,
+  :class:`IdleEvent`, :class:`SplitsAddedEvent`, :class:`SplitFinishedEvent`
+  and :class:`OffsetsCommittedEvent` in stream order.
+* :meth:`SourceReader.checkpoint` sends a checkpoint request and returns once
+  the barrier arrived. Records that arrive before the barrier are buffered and
+  still yielded by iteration, in order. The returned state describes the
+  iterator's position: splits with buffered (not yet yielded) records restart
+  at the first of them, so restoring from it loses and repeats nothing.
+  :meth:`SourceReader.notify_checkpoint_complete` commits the server's offsets
+  of the barrier, which count the records buffered before it; so that group
+  offsets never run ahead of what iteration yielded, the notification is sent
+  only once iteration has passed the barrier's position (at once if it has).
+* States are the protobuf messages ``ferry.v1.source_pb2.SourceState`` and
+  ``ferry.v1.sink_pb2.SinkState``; persist them with ``SerializeToString()``.
+  ``open(restore_state=...)`` accepts the message or its serialized bytes.
+* A stream that fails raises :class:`FerryError` with the gRPC status code
+  and message. The builders do not second-guess the server: a bad spec (for
+  example two subscriptions, or none) is reported by the server as
+  ``INVALID_ARGUMENT`` when the source or sink is opened.
+
+The package's modules: :mod:`~ferry.flink.source` and
+:mod:`~ferry.flink.sink` (the builders and the sessions),
+:mod:`~ferry.flink.records` (records and events),
+:mod:`~ferry.flink.schemas`, :mod:`~ferry.flink.offsets`,
+:mod:`~ferry.flink.watermarks`, :mod:`~ferry.flink.errors`, and the
+stream machinery they share in ``_stream``. Import from ``ferry.flink``.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from ferry.flink.errors import FerryError
+from ferry.flink.offsets import KafkaOffsetResetStrategy, KafkaOffsetsInitializer
+from ferry.flink.records import (
+    IdleEvent,
+    KafkaRecord,
+    OffsetsCommittedEvent,
+    SourceEvent,
+    SplitFinishedEvent,
+    SplitsAddedEvent,
+    WatermarkEvent,
+)
+from ferry.flink.schemas import (
+    DeserializationSchema,
+    JsonSchema,
+    RawBytesSchema,
+    SerializationSchema,
+    SimpleStringSchema,
+)
+from ferry.flink.sink import (
+    DeliveryGuarantee,
+    KafkaRecordSerializationSchema,
+    KafkaRecordSerializationSchemaBuilder,
+    KafkaSink,
+    KafkaSinkBuilder,
+    SinkWriter,
+)
+from ferry.flink.source import KafkaSource, KafkaSourceBuilder, SourceReader
+from ferry.flink.watermarks import WatermarkStrategy
+from ferry.v1 import sink_pb2, source_pb2
+
+__all__ = [
+    "DeliveryGuarantee",
+    "DeserializationSchema",
+    "FerryError",
+    "IdleEvent",
+    "JsonSchema",
+    "KafkaOffsetResetStrategy",
+    "KafkaOffsetsInitializer",
+    "KafkaRecord",
+    "KafkaRecordSerializationSchema",
+    "KafkaRecordSerializationSchemaBuilder",
+    "KafkaSink",
+    "KafkaSinkBuilder",
+    "KafkaSource",
+    "KafkaSourceBuilder",
+    "OffsetsCommittedEvent",
+    "RawBytesSchema",
+    "SerializationSchema",
+    "SimpleStringSchema",
+    "SinkWriter",
+    "SourceEvent",
+    "SourceReader",
+    "SplitFinishedEvent",
+    "SplitsAddedEvent",
+    "WatermarkEvent",
+    "WatermarkStrategy",
+]
+
+SourceState = source_pb2.SourceState
+SinkState = sink_pb2.SinkState
+
+# The type variables ferry.flink had when it was one module.
+T = TypeVar("T")
+U = TypeVar("U")
+T_co = TypeVar("T_co", covariant=True)
+T_contra = TypeVar("T_contra", contravariant=True)
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+# The classes keep the module name they had when ferry.flink was one module,
+# so that pickles (KafkaRecord is picklable), reprs and tracebacks still name
+# ferry.flink.X, and records pickled by either version load in the other.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type):
+        _obj.__module__ = __name__
+del _name, _obj

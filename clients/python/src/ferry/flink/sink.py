@@ -1,0 +1,570 @@
+"""The sink: :class:`KafkaSink`, its builder, the record serialization schema
+and :class:`SinkWriter`, one writer session."""
+
+from __future__ import annotations
+
+import enum
+from typing import (
+    Any,
+    Callable,
+    Generic,
+    Iterable,
+    Mapping,
+    Optional,
+    Tuple,
+    TYPE_CHECKING,
+    TypeVar,
+    Union,
+    cast,
+)
+
+import grpc
+
+from ferry.flink._stream import _Builder, _Endpoint, _Session, _stubs
+from ferry.flink.errors import FerryError
+from ferry.flink.schemas import SerializationSchema
+from ferry.v1 import common_pb2, sink_pb2
+
+if TYPE_CHECKING:
+    from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+class DeliveryGuarantee(enum.Enum):
+    """Flink's DeliveryGuarantee."""
+
+    NONE = sink_pb2.DELIVERY_GUARANTEE_NONE
+    AT_LEAST_ONCE = sink_pb2.DELIVERY_GUARANTEE_AT_LEAST_ONCE
+    EXACTLY_ONCE = sink_pb2.DELIVERY_GUARANTEE_EXACTLY_ONCE
+
+
+_PARTITIONERS = {
+    "default": sink_pb2.PARTITIONER_DEFAULT,
+    "fixed": sink_pb2.PARTITIONER_FIXED,
+    "round_robin": sink_pb2.PARTITIONER_ROUND_ROBIN,
+}
+
+
+# Upper bounds of a SinkRecord's encoding inside a WriteBatch besides its
+# strings and bytes: the record's own tag and length (6 bytes), and the tag
+# and length or value of each of its fields (topic, key, value: 6 bytes each;
+# partition and timestamp_ms: 11 each, a negative int32 takes 10).
+_RECORD_OVERHEAD = 46
+# The same for one header: its tag and length, its key's and its value's.
+_HEADER_OVERHEAD = 18
+
+# Adds one value's record to a batch; returns its size estimate.
+_Append = Callable[[Any, "RepeatedCompositeFieldContainer[sink_pb2.SinkRecord]"], int]
+
+
+def _utf8_len(text: str) -> int:
+    """The length of text encoded as UTF-8 (cheap for ASCII)."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
+class KafkaRecordSerializationSchema(Generic[T]):
+    """Turns a value into a record: topic, key, value (and optionally partition,
+    headers, timestamp). Build one with :meth:`builder`."""
+
+    def __init__(
+        self,
+        topic: Optional[str],
+        topic_selector: Optional[Callable[[T], str]],
+        key_schema: Optional[SerializationSchema[T]],
+        value_schema: SerializationSchema[T],
+        partition_selector: Optional[Callable[[T], Optional[int]]],
+        headers_provider: Optional[Callable[[T], Iterable[Tuple[str, Optional[bytes]]]]],
+        timestamp_selector: Optional[Callable[[T], Optional[int]]],
+    ) -> None:
+        self.topic = topic
+        self._topic_selector = topic_selector
+        self._key_schema = key_schema
+        self._value_schema = value_schema
+        self._partition_selector = partition_selector
+        self._headers_provider = headers_provider
+        self._timestamp_selector = timestamp_selector
+
+    @staticmethod
+    def builder() -> "KafkaRecordSerializationSchemaBuilder[Any]":
+        return KafkaRecordSerializationSchemaBuilder()
+
+    def serialize(self, value: T) -> sink_pb2.SinkRecord:
+        rec = sink_pb2.SinkRecord()
+        self._fill(value, rec, "")
+        return rec
+
+    def _fill(self, value: T, rec: sink_pb2.SinkRecord, default_topic: str) -> int:
+        """Sets rec's fields from value, calling the selectors and schemas in
+        this order: topic, key, value, partition, headers, timestamp; returns
+        rec's size estimate. The topic stays empty when it is default_topic
+        (the sink spec's, which the server then uses; "" for none)."""
+        size = _RECORD_OVERHEAD
+        if self._topic_selector is not None:
+            topic = self._topic_selector(value)
+            if topic != default_topic:
+                rec.topic = topic  # raises TypeError for anything but a str
+                size += _utf8_len(topic)
+        elif self.topic is not None and self.topic != default_topic:
+            rec.topic = self.topic
+            size += _utf8_len(self.topic)
+        if self._key_schema is not None:
+            key = self._key_schema.serialize(value)
+            if key is not None:
+                rec.key = key
+                size += len(key)
+        data = self._value_schema.serialize(value)
+        if data is not None:
+            rec.value = data
+            size += len(data)
+        if self._partition_selector is not None:
+            p = self._partition_selector(value)
+            if p is not None:
+                rec.partition = p
+        if self._headers_provider is not None:
+            add_header = rec.headers.add
+            for k, v in self._headers_provider(value):
+                h = add_header()
+                h.key = k
+                size += _HEADER_OVERHEAD + _utf8_len(k)
+                if v is not None:
+                    h.value = v
+                    size += len(v)
+        if self._timestamp_selector is not None:
+            ts = self._timestamp_selector(value)
+            if ts is not None:
+                rec.timestamp_ms = ts
+        return size
+
+    def _appender(self, default_topic: str) -> _Append:
+        """A function that adds a value's record to a batch and returns its
+        size estimate; a record whose serialization raised is taken out of the
+        batch again. For a schema of a fixed topic, an optional key schema and
+        a value schema (the common case) the function serializes before it
+        adds the record and sets only key and value: no topic when it is
+        default_topic, no selector checks, one call per schema."""
+        plain = (
+            self._topic_selector is None
+            and self._partition_selector is None
+            and self._headers_provider is None
+            and self._timestamp_selector is None
+            and self.topic == default_topic
+        )
+        serialize_value = self._value_schema.serialize
+        if plain and self._key_schema is None:
+
+            def append_value(
+                value: Any, records: "RepeatedCompositeFieldContainer[sink_pb2.SinkRecord]"
+            ) -> int:
+                data = serialize_value(value)
+                rec = records.add()
+                if data is None:
+                    return _RECORD_OVERHEAD
+                try:
+                    rec.value = data
+                except BaseException:
+                    del records[-1]
+                    raise
+                return _RECORD_OVERHEAD + len(data)
+
+            return append_value
+
+        if plain:
+            assert self._key_schema is not None
+            serialize_key = self._key_schema.serialize
+
+            def append_key_value(
+                value: Any, records: "RepeatedCompositeFieldContainer[sink_pb2.SinkRecord]"
+            ) -> int:
+                key = serialize_key(value)
+                data = serialize_value(value)
+                rec = records.add()
+                size = _RECORD_OVERHEAD
+                try:
+                    if key is not None:
+                        rec.key = key
+                        size += len(key)
+                    if data is not None:
+                        rec.value = data
+                        size += len(data)
+                except BaseException:
+                    del records[-1]
+                    raise
+                return size
+
+            return append_key_value
+
+        fill = self._fill
+
+        def append(value: Any, records: "RepeatedCompositeFieldContainer[sink_pb2.SinkRecord]") -> int:
+            # The selectors run while the record is in the batch, in the
+            # order serialize() calls them.
+            rec = records.add()
+            try:
+                return fill(value, rec, default_topic)
+            except BaseException:
+                del records[-1]
+                raise
+
+        return append
+
+
+class KafkaRecordSerializationSchemaBuilder(Generic[T]):
+    def __init__(self) -> None:
+        self._topic: Optional[str] = None
+        self._topic_selector: Optional[Callable[[Any], str]] = None
+        self._key: Optional[SerializationSchema[Any]] = None
+        self._value: Optional[SerializationSchema[Any]] = None
+        self._partition: Optional[Callable[[Any], Optional[int]]] = None
+        self._headers: Optional[Callable[[Any], Iterable[Tuple[str, Optional[bytes]]]]] = None
+        self._timestamp: Optional[Callable[[Any], Optional[int]]] = None
+
+    def set_topic(self, topic: str) -> "KafkaRecordSerializationSchemaBuilder[T]":
+        self._topic = topic
+        return self
+
+    def set_topic_selector(self, selector: Callable[[T], str]) -> "KafkaRecordSerializationSchemaBuilder[T]":
+        self._topic_selector = selector
+        return self
+
+    def set_key_serialization_schema(
+        self, schema: SerializationSchema[T]
+    ) -> "KafkaRecordSerializationSchemaBuilder[T]":
+        self._key = schema
+        return self
+
+    def set_value_serialization_schema(
+        self, schema: SerializationSchema[T]
+    ) -> "KafkaRecordSerializationSchemaBuilder[T]":
+        self._value = schema
+        return self
+
+    def set_partition_selector(
+        self, selector: Callable[[T], Optional[int]]
+    ) -> "KafkaRecordSerializationSchemaBuilder[T]":
+        """An explicit partition per value (None: the sink's partitioner decides)."""
+        self._partition = selector
+        return self
+
+    def set_headers_provider(
+        self, provider: Callable[[T], Iterable[Tuple[str, Optional[bytes]]]]
+    ) -> "KafkaRecordSerializationSchemaBuilder[T]":
+        self._headers = provider
+        return self
+
+    def set_timestamp_selector(
+        self, selector: Callable[[T], Optional[int]]
+    ) -> "KafkaRecordSerializationSchemaBuilder[T]":
+        """The record timestamp in ms (None: the server's now)."""
+        self._timestamp = selector
+        return self
+
+    def build(self) -> KafkaRecordSerializationSchema[T]:
+        if self._value is None:
+            raise ValueError("set_value_serialization_schema(...) is required")
+        if self._topic is None and self._topic_selector is None:
+            raise ValueError("set_topic(...) or set_topic_selector(...) is required")
+        return KafkaRecordSerializationSchema(
+            self._topic,
+            self._topic_selector,
+            self._key,
+            self._value,
+            self._partition,
+            self._headers,
+            self._timestamp,
+        )
+
+
+class KafkaSink(Generic[T]):
+    """A built sink; :meth:`open` starts one writer session."""
+
+    def __init__(
+        self,
+        spec: sink_pb2.SinkSpec,
+        serializer: KafkaRecordSerializationSchema[T],
+        writer_index: int,
+        parallelism: int,
+        batch_size: int,
+        channel: Optional[grpc.Channel],
+        address: Optional[str],
+    ) -> None:
+        self._spec = spec
+        self._serializer = serializer
+        self._writer_index = writer_index
+        self._parallelism = parallelism
+        self._batch_size = batch_size
+        self._endpoint = _Endpoint(channel, address)
+
+    @staticmethod
+    def builder() -> "KafkaSinkBuilder[Any]":
+        return KafkaSinkBuilder()
+
+    @property
+    def spec(self) -> sink_pb2.SinkSpec:
+        out = sink_pb2.SinkSpec()
+        out.CopyFrom(self._spec)
+        return out
+
+    def open(
+        self,
+        restore_state: Union[sink_pb2.SinkState, bytes, None] = None,
+        *,
+        timeout: Optional[float] = None,
+    ) -> "SinkWriter[T]":
+        """Opens a writer session. restore_state (from :meth:`SinkWriter.prepare`)
+        commits its prepared transactions first.
+
+        Args:
+            timeout: Seconds any single wait for the server may take; None
+                waits forever.
+        """
+        open_msg = sink_pb2.OpenSink(
+            spec=self._spec, writer_index=self._writer_index, parallelism=self._parallelism
+        )
+        exactly_once = self._spec.delivery_guarantee == sink_pb2.DELIVERY_GUARANTEE_EXACTLY_ONCE
+        return self._endpoint.open(
+            open_msg.restore,
+            restore_state,
+            lambda channel, owned: SinkWriter(
+                channel, owned, open_msg, self._serializer, self._batch_size, exactly_once, timeout
+            ),
+        )
+
+
+class KafkaSinkBuilder(_Builder, Generic[T]):
+    """Flink's KafkaSinkBuilder. Every setter returns the builder."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._serializer: Optional[KafkaRecordSerializationSchema[Any]] = None
+        self._guarantee = DeliveryGuarantee.NONE
+        self._prefix: Optional[str] = None
+        self._partitioner = sink_pb2.PARTITIONER_DEFAULT
+        self._writer_index = 0
+        self._parallelism = 1
+        self._batch_size = 500
+
+    def set_record_serializer(self, serializer: KafkaRecordSerializationSchema[U]) -> "KafkaSinkBuilder[U]":
+        self._serializer = serializer
+        return cast("KafkaSinkBuilder[U]", self)
+
+    def set_delivery_guarantee(self, guarantee: DeliveryGuarantee) -> "KafkaSinkBuilder[T]":
+        self._guarantee = guarantee
+        return self
+
+    def set_transactional_id_prefix(self, prefix: str) -> "KafkaSinkBuilder[T]":
+        self._prefix = prefix
+        return self
+
+    def set_partitioner(self, partitioner: str) -> "KafkaSinkBuilder[T]":
+        """"default" (murmur2 of the key), "fixed" or "round_robin"."""
+        try:
+            self._partitioner = _PARTITIONERS[partitioner]
+        except KeyError:
+            raise ValueError(
+                f"partitioner must be one of {sorted(_PARTITIONERS)}, got {partitioner!r}"
+            ) from None
+        return self
+
+    def set_writer(self, index: int, parallelism: int) -> "KafkaSinkBuilder[T]":
+        self._writer_index = index
+        self._parallelism = parallelism
+        return self
+
+    def set_batch_size(self, records: int) -> "KafkaSinkBuilder[T]":
+        """Records per WriteBatch message (default 500)."""
+        if records < 1:
+            raise ValueError("batch size must be >= 1")
+        self._batch_size = records
+        return self
+
+    def build(self) -> KafkaSink[T]:
+        self._require_server()
+        if self._serializer is None:
+            raise ValueError("set_record_serializer(...) is required")
+        spec = sink_pb2.SinkSpec(
+            delivery_guarantee=self._guarantee.value,
+            partitioner=self._partitioner,
+            properties=self._properties,
+        )
+        self._fill_cluster(spec.cluster)
+        if self._prefix is not None:
+            spec.transactional_id_prefix = self._prefix
+        if self._serializer.topic is not None:
+            spec.default_topic = self._serializer.topic
+        return KafkaSink(
+            spec,
+            cast(KafkaRecordSerializationSchema[T], self._serializer),
+            self._writer_index,
+            self._parallelism,
+            self._batch_size,
+            self._channel,
+            self._address,
+        )
+
+
+class SinkWriter(_Session[sink_pb2.WriteRequest, sink_pb2.WriteResponse], Generic[T]):
+    """One sink session (a Flink SinkWriter + Committer); a context manager.
+    Leaving the ``with`` block normally closes it; leaving it with an
+    exception cancels the session (the open transaction is aborted)."""
+
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        owns_channel: bool,
+        open_msg: sink_pb2.OpenSink,
+        serializer: KafkaRecordSerializationSchema[T],
+        batch_size: int,
+        exactly_once: bool,
+        timeout: Optional[float],
+    ) -> None:
+        self._batch_size = batch_size
+        self._exactly_once = exactly_once
+        self._append = serializer._appender(open_msg.spec.default_topic)
+        # The batch being filled: records are added to the request that
+        # flush sends, so each is built once, in place.
+        self._request = sink_pb2.WriteRequest()
+        self._records = self._request.records.records
+        self._bytes = 0  # the size estimate of _records
+        self._sequence = 0
+        self.records_written = 0
+        """Records Kafka acknowledged, as of the last checkpoint or close."""
+        first = self._start(
+            channel,
+            owns_channel,
+            _stubs.SinkServiceStub(channel).Write,
+            sink_pb2.WriteRequest(open=open_msg),
+            timeout,
+        )
+        self.opened: sink_pb2.SinkOpened = first.opened
+
+    MAX_BATCH_BYTES = 8 << 20
+    """The most bytes of records one WriteBatch message carries: half the
+    server's 16 MiB limit on a client message, which leaves room for the
+    consumed offsets. A batch is sent early when the next record would take
+    it past this; a record larger than this on its own is sent alone. Records
+    are counted by an upper bound of their encoding (their topic, key, value
+    and headers, plus a constant per record and per header), not by
+    ``ByteSize()``, which encodes the record again."""
+
+    @property
+    def session_id(self) -> str:
+        return self.opened.session_id
+
+    def write(self, value: T) -> None:
+        """Buffers one value; a full batch (by records or bytes) is sent."""
+        records = self._records
+        size = self._append(value, records)
+        self._bytes += size
+        if len(records) >= self._batch_size or self._bytes > self.MAX_BATCH_BYTES:
+            self._send_full(size)
+
+    def write_batch(self, values: Iterable[T]) -> None:
+        """Buffers the values in order, as :meth:`write` each; full batches
+        are sent."""
+        append = self._append
+        batch_size = self._batch_size
+        max_bytes = self.MAX_BATCH_BYTES
+        for value in values:
+            # _send_full replaces the batch: look it up for every value.
+            records = self._records
+            size = append(value, records)
+            self._bytes += size
+            if len(records) >= batch_size or self._bytes > max_bytes:
+                self._send_full(size)
+
+    def _send_full(self, last_size: int) -> None:
+        """Sends the batch that the last record (of size estimate last_size)
+        filled. When that record took it past MAX_BATCH_BYTES, the batch goes
+        without it, and it starts the next one (sent at once if it is larger
+        than MAX_BATCH_BYTES on its own)."""
+        records = self._records
+        if self._bytes <= self.MAX_BATCH_BYTES or len(records) == 1:
+            self.flush()
+            return
+        last = sink_pb2.SinkRecord()
+        last.CopyFrom(records[-1])
+        del records[-1]
+        self.flush()
+        self._records.add().CopyFrom(last)
+        self._bytes = last_size
+        if last_size > self.MAX_BATCH_BYTES:
+            self.flush()
+
+    def flush(self, consumed_offsets: Optional[Tuple[str, Mapping[Tuple[str, int], int]]] = None) -> None:
+        """Sends the buffered records (without waiting for Kafka).
+
+        ``consumed_offsets`` is ``(group_id, {(topic, partition): next_offset})``:
+        source offsets to commit inside the open transaction (EXACTLY_ONCE
+        only), so that output and input progress commit atomically and a
+        source opened with ``committed_offsets`` resumes after the last
+        committed transaction, with no client state at all."""
+        if not self._records and consumed_offsets is None:
+            self._stream._check()
+            return
+        self._sequence += 1
+        request = self._request
+        batch = request.records
+        if consumed_offsets is not None:
+            group, offsets = consumed_offsets
+            consumed = sink_pb2.ConsumedOffsets(group_id=group)
+            for (topic, partition), offset in sorted(offsets.items()):
+                consumed.offsets.add(topic=topic, partition=partition, offset=offset)
+            batch.consumed_offsets.CopyFrom(consumed)
+        batch.sequence = self._sequence
+        self._request = sink_pb2.WriteRequest()
+        self._records = self._request.records.records
+        self._bytes = 0
+        self._stream.send(request)
+
+    def _await(self, kind: str, what: str) -> sink_pb2.WriteResponse:
+        while True:
+            msg = self._stream.recv(self._timeout)
+            if msg is None:
+                raise FerryError(grpc.StatusCode.INTERNAL, f"stream ended OK while waiting for {what}")
+            if msg.WhichOneof("kind") == kind:
+                return msg
+
+    def prepare(self, checkpoint_id: int) -> Optional[sink_pb2.SinkState]:
+        """Checkpoints: flushes and waits for the server. Under EXACTLY_ONCE
+        returns the prepared state (every transaction not committed yet); under
+        NONE and AT_LEAST_ONCE returns None (AT_LEAST_ONCE has then been
+        acknowledged by Kafka)."""
+        self.flush()
+        self._stream.send(
+            sink_pb2.WriteRequest(checkpoint=common_pb2.Checkpoint(checkpoint_id=checkpoint_id))
+        )
+        if self._exactly_once:
+            msg = self._await("prepared", f"prepared({checkpoint_id})")
+            return msg.prepared.state
+        msg = self._await("flushed", f"flushed({checkpoint_id})")
+        self.records_written = msg.flushed.records_written
+        return None
+
+    def commit(self, checkpoint_id: int) -> None:
+        """EXACTLY_ONCE: commits every prepared transaction up to checkpoint_id
+        and waits for it. A no-op under other guarantees."""
+        if not self._exactly_once:
+            return
+        self._stream.send(
+            sink_pb2.WriteRequest(commit=sink_pb2.CommitCheckpoint(checkpoint_id=checkpoint_id))
+        )
+        self._await("committed", f"committed({checkpoint_id})")
+
+    def close(self) -> int:
+        """Flushes, closes the session and returns the records Kafka
+        acknowledged. Under EXACTLY_ONCE the open transaction is aborted and
+        prepared ones stay for a commit after a restore."""
+        if self._closed:
+            return self.records_written
+        self._closed = True
+        try:
+            self.flush()
+            self._stream.send(sink_pb2.WriteRequest(close=common_pb2.Close()))
+            msg = self._await("closed", "closed")
+            self.records_written = msg.closed.records_written
+            self._drain()
+        finally:
+            self._release()
+        return self.records_written
