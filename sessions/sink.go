@@ -12,12 +12,14 @@ import (
 )
 
 // Sink is a sink session: a writer and checkpoint bookkeeping. Only the
-// goroutine that serves the session calls its methods.
+// goroutine that serves the session calls its methods. What a checkpoint,
+// a commit or a close does under each delivery guarantee is the writer's
+// (sink.Writer and its two modes); the session keeps the registry entry and
+// the order of checkpoint ids.
 type Sink struct {
 	ID string
 
-	writer      *sink.Writer
-	guarantee   sink.Guarantee
+	writer      sink.Writer
 	release     func()
 	closeOnce   sync.Once
 	checkpoints Checkpoints
@@ -36,16 +38,17 @@ func OpenSink(ctx context.Context, reg *Registry, cfg sink.Config) (*Sink, error
 		release()
 		return nil, err
 	}
-	return &Sink{ID: id, writer: w, guarantee: cfg.Guarantee, release: release}, nil
+	return &Sink{ID: id, writer: w, release: release}, nil
 }
 
-// Write writes the records of batch seq; see sink.Writer.Write.
+// Write writes the records of batch seq; see sink.Writer.
 func (s *Sink) Write(ctx context.Context, seq int64, recs []*kgo.Record) error {
 	return s.writer.Write(ctx, seq, recs)
 }
 
 // AddOffsets commits consumed source offsets inside the open transaction
-// (EXACTLY_ONCE); see sink.Writer.AddOffsets.
+// (EXACTLY_ONCE); see sink.Writer. Under another guarantee it returns a
+// *connector.InvalidError.
 func (s *Sink) AddOffsets(ctx context.Context, group string, offsets []sink.ConsumedOffset) error {
 	return s.writer.AddOffsets(ctx, group, offsets)
 }
@@ -61,49 +64,46 @@ type CheckpointResult struct {
 
 // Checkpoint takes checkpoint id: under NONE it answers at once, under
 // AT_LEAST_ONCE it first waits until Kafka acknowledged every record, under
-// EXACTLY_ONCE it pre-commits the open transaction. It returns an
-// *OrderError when id does not increase, or the first record error.
+// EXACTLY_ONCE it pre-commits the open transaction (see
+// sink.Writer.Checkpoint). It returns an *OrderError when id does not
+// increase, or the writer's error.
 func (s *Sink) Checkpoint(ctx context.Context, id int64) (CheckpointResult, error) {
 	if err := s.checkpoints.Begin(id); err != nil {
 		return CheckpointResult{}, err
 	}
-	var res CheckpointResult
-	var err error
-	switch s.guarantee {
-	case sink.ExactlyOnce:
-		res.Prepared, err = s.writer.Prepare(ctx, id)
-	case sink.AtLeastOnce:
-		err = s.writer.Flush(ctx)
-	default:
-		err = s.writer.Err()
-	}
-	res.Written = s.writer.Written()
-	return res, err
+	prepared, err := s.writer.Checkpoint(ctx, id)
+	return CheckpointResult{Written: s.writer.Written(), Prepared: prepared}, err
 }
 
 // Commit commits the prepared transactions of checkpoints up to id
-// (EXACTLY_ONCE). It returns an *OrderError for another guarantee or a
+// (EXACTLY_ONCE; see sink.ExactlyOnceWriter.Commit). It returns an
+// *OrderError for a writer of another guarantee (checked first) or a
 // checkpoint never taken.
+//
+// Which writers have transactions is the sink's rule (sink.Transactional);
+// which checkpoints were taken is this session's bookkeeping, so that check
+// stays here. The sink cannot return an *OrderError itself (connector does
+// not import sessions), so its sink.ErrNoTransactions becomes one here.
 func (s *Sink) Commit(ctx context.Context, id int64) error {
-	if s.guarantee != sink.ExactlyOnce {
-		return &OrderError{Message: "commit", Rule: "only EXACTLY_ONCE sessions have transactions to commit"}
+	w, err := sink.Transactional(s.writer)
+	if err != nil {
+		return &OrderError{Message: "commit", Rule: err.Error()}
 	}
 	if !s.checkpoints.Taken(id) {
 		return &OrderError{Message: "commit", Rule: fmt.Sprintf("checkpoint %d was never taken in this session", id)}
 	}
-	return s.writer.Commit(ctx, id)
+	return w.Commit(ctx, id)
 }
 
-// Close flushes, closes the writer and releases the session. It returns the
-// number of records Kafka acknowledged, or the first record error. Under
-// EXACTLY_ONCE the open transaction is aborted and prepared ones are left
-// for a commit after a restore.
+// Close finishes and closes the writer and releases the session. It
+// returns the number of records Kafka acknowledged, or the first record
+// error. NONE and AT_LEAST_ONCE flush first; under EXACTLY_ONCE the open
+// transaction is aborted and prepared ones are left for a commit after a
+// restore (see sink.Writer.Finish and Close).
 func (s *Sink) Close(ctx context.Context) (int64, error) {
 	defer s.Abort()
-	if s.guarantee != sink.ExactlyOnce {
-		if err := s.writer.Flush(ctx); err != nil {
-			return 0, err
-		}
+	if err := s.writer.Finish(ctx); err != nil {
+		return 0, err
 	}
 	return s.writer.Written(), nil
 }

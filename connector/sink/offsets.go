@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ferrykafka/ferry/connector"
 )
 
 // ConsumedOffset is the next offset to read of one source partition, to
@@ -19,18 +20,21 @@ type ConsumedOffset struct {
 }
 
 // AddOffsets commits source offsets for group inside the open transaction
-// (EXACTLY_ONCE; Kafka's AddOffsetsToTxn + TxnOffsetCommit), so that they
-// commit atomically with the records: a source that starts from the group's
+// (Kafka's AddOffsetsToTxn + TxnOffsetCommit), so that they commit
+// atomically with the records: a source that starts from the group's
 // committed offsets with read_committed resumes exactly after the last
-// committed transaction.
-func (w *Writer) AddOffsets(ctx context.Context, group string, offsets []ConsumedOffset) error {
-	if w.txn == nil {
-		return errors.New("consumed offsets need EXACTLY_ONCE")
-	}
+// committed transaction, and an aborted transaction takes its offsets with
+// it, so no record is lost or written twice.
+//
+// A refusal by Kafka returns an error that wraps the *kerr.Error (the
+// server maps it by its code: e.g. PERMISSION_DENIED for a group the
+// principal may not commit, ABORTED for a fenced producer); a request
+// without an answer returns a *connector.UnavailableError.
+func (w *ExactlyOnceWriter) AddOffsets(ctx context.Context, group string, offsets []ConsumedOffset) error {
 	p := w.txn.current
 	pid, epoch, err := p.cl.ProducerID(ctx)
 	if err != nil {
-		return err
+		return kafkaErr(fmt.Sprintf("adding the offsets of group %q to transaction %s", group, p.id), err)
 	}
 	if w.txn.version < 2 || !p.offsetsAdded {
 		// Under transaction version 2, TxnOffsetCommit v5 adds the group to
@@ -44,11 +48,30 @@ func (w *Writer) AddOffsets(ctx context.Context, group string, offsets []Consume
 			}
 			return resp.ErrorCode, nil
 		}); err != nil {
-			return fmt.Errorf("adding the offsets of group %q to transaction %s: %w", group, p.id, err)
+			return kafkaErr(fmt.Sprintf("adding the offsets of group %q to transaction %s", group, p.id), err)
 		}
 	}
+	resp, err := txnOffsetCommit(p.id, group, pid, epoch, offsets).RequestWith(ctx, p.cl)
+	if err != nil {
+		return kafkaErr(fmt.Sprintf("committing offsets of group %q in transaction %s", group, p.id), err)
+	}
+	for _, t := range resp.Topics {
+		for _, pp := range t.Partitions {
+			if err := kerr.ErrorForCode(pp.ErrorCode); err != nil {
+				return kafkaErr(fmt.Sprintf("committing the offset of %s/%d for group %q in transaction %s", t.Topic, pp.Partition, group, p.id), err)
+			}
+		}
+	}
+	p.offsetsAdded = true
+	return nil
+}
+
+// txnOffsetCommit is the TxnOffsetCommit request of offsets for group in
+// transaction id, one entry a topic in the order of offsets. Generation -1
+// and no member id: the sink is no member of the source's group.
+func txnOffsetCommit(id, group string, pid int64, epoch int16, offsets []ConsumedOffset) *kmsg.TxnOffsetCommitRequest {
 	req := kmsg.NewPtrTxnOffsetCommitRequest()
-	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = p.id, group, pid, epoch
+	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = id, group, pid, epoch
 	req.Generation, req.MemberID = -1, ""
 	byTopic := map[string]int{}
 	for _, o := range offsets {
@@ -64,52 +87,17 @@ func (w *Writer) AddOffsets(ctx context.Context, group string, offsets []Consume
 		pp.Partition, pp.Offset, pp.LeaderEpoch = o.Partition, o.Offset, -1
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, pp)
 	}
-	resp, err := req.RequestWith(ctx, p.cl)
-	if err != nil {
-		return fmt.Errorf("committing offsets of group %q in transaction %s: %w", group, p.id, err)
-	}
-	for _, t := range resp.Topics {
-		for _, pp := range t.Partitions {
-			if err := kerr.ErrorForCode(pp.ErrorCode); err != nil {
-				return fmt.Errorf("committing the offset of %s/%d for group %q in transaction %s: %w", t.Topic, pp.Partition, group, p.id, err)
-			}
-		}
-	}
-	p.offsetsAdded = true
-	return nil
+	return req
 }
 
-// retryConcurrent runs a transactional request until the coordinator stops
-// answering CONCURRENT_TRANSACTIONS (a previous transaction is completing).
-func retryConcurrent(ctx context.Context, do func() (int16, error)) error {
-	for {
-		code, err := do()
-		if err != nil {
-			return err
-		}
-		err = kerr.ErrorForCode(code)
-		if !errors.Is(err, kerr.ConcurrentTransactions) {
-			return err
-		}
-		select {
-		case <-time.After(20 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+// kafkaErr wraps the error of op so that the server can map it to a status:
+// a Kafka error code stays in the chain (its status follows the code), a
+// context's error passes as it is, and any other error means the request
+// got no answer: a *connector.UnavailableError.
+func kafkaErr(op string, err error) error {
+	var ke *kerr.Error
+	if errors.As(err, &ke) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", op, err)
 	}
-}
-
-// endRaw ends the transaction of p with a raw EndTxn. franz-go ends only
-// transactions it produced records in; one holding only offsets is ended
-// here, and its client is not reused.
-func endRaw(ctx context.Context, p *txnProducer, pid int64, epoch int16, commit bool) error {
-	req := kmsg.NewPtrEndTxnRequest()
-	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = p.id, pid, epoch, commit
-	return retryConcurrent(ctx, func() (int16, error) {
-		resp, err := req.RequestWith(ctx, p.cl)
-		if err != nil {
-			return 0, err
-		}
-		return resp.ErrorCode, nil
-	})
+	return &connector.UnavailableError{Op: op, Err: err}
 }
