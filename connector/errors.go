@@ -1,13 +1,8 @@
 package connector
 
 import (
-	"errors"
 	"fmt"
 )
-
-// ErrUnsupported is returned (wrapped, with the feature named) when a spec asks
-// for a feature this version of the connector does not implement yet.
-var ErrUnsupported = errors.New("not supported yet")
 
 // InvalidError is returned when a configuration value breaks a rule. Field is
 // the name of the offending field or property, Rule says what it must be.

@@ -34,18 +34,37 @@ type Config struct {
 	// Clusters by name; "default" is used by specs that name no cluster and
 	// is the one the health check watches. Required.
 	Clusters map[string]connector.Cluster
-	// MaxSessions bounds the open sessions; 0 means 1024.
+	// MaxSessions bounds the open sessions; 0 means DefaultMaxSessions.
+	// Opens beyond it fail with RESOURCE_EXHAUSTED.
 	MaxSessions int
-	// MaxRecvBytes bounds one client message; 0 means 16 MiB. Larger
-	// messages fail with RESOURCE_EXHAUSTED.
+	// MaxRecvBytes bounds one client message; 0 means DefaultMaxRecvBytes.
+	// Larger messages fail with RESOURCE_EXHAUSTED.
 	MaxRecvBytes int
-	// HealthInterval is how often Kafka reachability is checked; 0 means 5s.
-	// Each check waits for an answer as long as the interval, and at least
-	// minHealthTimeout, so that a busy machine does not flap the status.
+	// HealthInterval is how often Kafka reachability is checked; 0 means
+	// DefaultHealthInterval. Each check waits for an answer as long as the
+	// interval, and at least minHealthTimeout, so that a busy machine does
+	// not flap the status.
 	HealthInterval time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
+
+// The defaults of Config, with their reasons.
+const (
+	// DefaultMaxSessions bounds open sessions so that clients cannot open
+	// Kafka clients without limit; each session holds at most its prefetch
+	// budget or its buffer.memory.
+	DefaultMaxSessions = 1024
+	// DefaultMaxRecvBytes is 16 MiB: four times gRPC's default, so that a
+	// client's write batch of 8 MiB (the Python facade's cut) and a few
+	// large records fit, while one message cannot take much memory.
+	DefaultMaxRecvBytes = 16 << 20
+	// DefaultHealthInterval is how often the default cluster is pinged.
+	DefaultHealthInterval = 5 * time.Second
+	// minHealthTimeout is the least time a health check waits for Kafka: a
+	// loaded machine must not flap the status to NOT_SERVING.
+	minHealthTimeout = 3 * time.Second
+)
 
 // Server serves ferry's API.
 type Server struct {
@@ -71,13 +90,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: Config.Clusters needs a \"default\" cluster")
 	}
 	if cfg.MaxSessions == 0 {
-		cfg.MaxSessions = 1024
+		cfg.MaxSessions = DefaultMaxSessions
 	}
 	if cfg.MaxRecvBytes == 0 {
-		cfg.MaxRecvBytes = 16 << 20
+		cfg.MaxRecvBytes = DefaultMaxRecvBytes
 	}
 	if cfg.HealthInterval == 0 {
-		cfg.HealthInterval = 5 * time.Second
+		cfg.HealthInterval = DefaultHealthInterval
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -160,10 +179,8 @@ func (s *Server) setServing(st healthpb.HealthCheckResponse_ServingStatus) {
 	}
 }
 
-// watchKafka reports SERVING while the default cluster answers.
-// minHealthTimeout is the least time a health check waits for Kafka.
-const minHealthTimeout = 3 * time.Second
-
+// watchKafka reports SERVING while the default cluster answers, and logs
+// each change of state once.
 func (s *Server) watchKafka(ctx context.Context) {
 	defer close(s.healthDone)
 	cluster := s.cfg.Clusters["default"]

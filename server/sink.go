@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 
@@ -12,101 +13,154 @@ import (
 	"github.com/ferrykafka/ferry/sessions"
 )
 
+// sinkStream is one Write stream with its open session.
+type sinkStream struct {
+	srv    *Server
+	ctx    context.Context
+	stream ferryv1.SinkService_WriteServer
+	sess   *sessions.Sink
+	cfg    sink.Config
+}
+
 // Write serves a sink session; see the proto for the protocol.
 func (s *Server) Write(stream ferryv1.SinkService_WriteServer) error {
+	w, err := openStream(stream.Recv, "Write", (*ferryv1.WriteRequest).GetOpen, writeKind,
+		func(open *ferryv1.OpenSink) (*sinkStream, error) { return s.openSink(stream, open) })
+	if err != nil {
+		return err
+	}
+	// Abort, not Close: a stream that ends without close must not commit
+	// or flush what the client did not ask for.
+	defer w.sess.Abort()
+	return w.serve()
+}
+
+// openSink opens the session of an open message (under EXACTLY_ONCE this
+// commits the restored transactions) and sends opened.
+func (s *Server) openSink(stream ferryv1.SinkService_WriteServer, open *ferryv1.OpenSink) (*sinkStream, error) {
 	ctx := stream.Context()
-	first, err := stream.Recv()
+	cfg, err := s.sinkSpec(open)
 	if err != nil {
-		return recvStatus(err)
-	}
-	open := first.GetOpen()
-	if open == nil {
-		return status.Errorf(codes.FailedPrecondition, "%s before open: the first message on a Write stream must be open", writeKind(first))
-	}
-	cfg, err := s.sinkConfig(open)
-	if err != nil {
-		return toStatus(err)
+		return nil, err
 	}
 	sess, err := sessions.OpenSink(ctx, s.registry, cfg)
 	if err != nil {
-		return toStatus(err)
+		return nil, err
 	}
-	defer sess.Abort()
 	s.logIgnored(ctx, sess.ID, cfg.Settings)
-	if err := stream.Send(&ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Opened{Opened: &ferryv1.SinkOpened{SessionId: sess.ID, RestoredTransactions: int32(len(cfg.Restore))}}}); err != nil {
-		return err
+	if err := stream.Send(&ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Opened{Opened: &ferryv1.SinkOpened{
+		SessionId: sess.ID, RestoredTransactions: int32(len(cfg.Restore)),
+	}}}); err != nil {
+		sess.Abort()
+		return nil, err
 	}
-	reqs, recvErr := receive(ctx, stream.Recv)
+	return &sinkStream{srv: s, ctx: ctx, stream: stream, sess: sess, cfg: cfg}, nil
+}
+
+// serve runs the session until the client closes or anything fails, handing
+// each client message to handle.
+func (w *sinkStream) serve() error {
+	reqs, recvErr := receive(w.ctx, w.stream.Recv)
 	for {
 		select {
-		case <-s.stopping:
+		case <-w.srv.stopping:
 			return errShuttingDown
-		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
+		case <-w.ctx.Done():
+			return contextStatus(w.ctx)
 		case err := <-recvErr:
 			if errors.Is(err, io.EOF) {
 				return status.Error(codes.FailedPrecondition, "the stream ended without close; unflushed records may not be written")
 			}
 			return recvStatus(err)
 		case req := <-reqs:
-			switch k := req.GetKind().(type) {
-			case *ferryv1.WriteRequest_Open:
-				return status.Error(codes.FailedPrecondition, "open: the session is already open (one open per stream)")
-			case *ferryv1.WriteRequest_Records:
-				recs, err := sinkRecords(k.Records, cfg.DefaultTopic)
-				if err != nil {
-					return toStatus(err)
-				}
-				group, offsets, err := consumedOffsets(k.Records, cfg.Guarantee)
-				if err != nil {
-					return toStatus(err)
-				}
-				if err := sess.Write(ctx, k.Records.GetSequence(), recs); err != nil {
-					return toStatus(err)
-				}
-				if offsets != nil {
-					if err := sess.AddOffsets(ctx, group, offsets); err != nil {
-						return toStatus(err)
-					}
-				}
-			case *ferryv1.WriteRequest_Checkpoint:
-				id := k.Checkpoint.GetCheckpointId()
-				res, err := sess.Checkpoint(ctx, id)
-				if err != nil {
-					return toStatus(err)
-				}
-				resp := &ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Flushed{Flushed: &ferryv1.CheckpointFlushed{
-					CheckpointId: id, RecordsWritten: res.Written,
-				}}}
-				if cfg.Guarantee == sink.ExactlyOnce {
-					resp = &ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Prepared{Prepared: &ferryv1.Prepared{
-						CheckpointId: id, State: sinkState(res.Prepared),
-					}}}
-				}
-				if err := stream.Send(resp); err != nil {
-					return err
-				}
-			case *ferryv1.WriteRequest_Commit:
-				id := k.Commit.GetCheckpointId()
-				if err := sess.Commit(ctx, id); err != nil {
-					return toStatus(err)
-				}
-				if err := stream.Send(&ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Committed{Committed: &ferryv1.TransactionsCommitted{CheckpointId: id}}}); err != nil {
-					return err
-				}
-			case *ferryv1.WriteRequest_Close:
-				written, err := sess.Close(ctx)
-				if err != nil {
-					return toStatus(err)
-				}
-				return stream.Send(&ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Closed{Closed: &ferryv1.SinkClosed{RecordsWritten: written}}})
-			default:
-				return status.Error(codes.InvalidArgument, "kind: the message sets no kind")
+			if done, err := w.handle(req); done || err != nil {
+				return err
 			}
 		}
 	}
 }
 
+// handle hands one client message after open to its method; done ends the
+// stream (with err).
+func (w *sinkStream) handle(req *ferryv1.WriteRequest) (done bool, err error) {
+	switch k := req.GetKind().(type) {
+	case *ferryv1.WriteRequest_Open:
+		return true, errAlreadyOpen
+	case *ferryv1.WriteRequest_Records:
+		return w.onRecords(k.Records)
+	case *ferryv1.WriteRequest_Checkpoint:
+		return w.onCheckpoint(k.Checkpoint)
+	case *ferryv1.WriteRequest_Commit:
+		return w.onCommit(k.Commit)
+	case *ferryv1.WriteRequest_Close:
+		return true, w.onClose()
+	}
+	return true, errNoKind
+}
+
+// onRecords hands a batch to the writer, and under EXACTLY_ONCE the source
+// offsets it consumed to the open transaction. Nothing is answered: Kafka's
+// acknowledgements are reported at the next checkpoint or close.
+func (w *sinkStream) onRecords(b *ferryv1.WriteBatch) (bool, error) {
+	recs, err := sinkRecords(b, w.cfg.DefaultTopic)
+	if err != nil {
+		return true, toStatus(err)
+	}
+	group, offsets, err := consumedOffsetsSpec(b, w.cfg.Guarantee)
+	if err != nil {
+		return true, toStatus(err)
+	}
+	if err := w.sess.Write(w.ctx, b.GetSequence(), recs); err != nil {
+		return true, toStatus(err)
+	}
+	if offsets != nil {
+		if err := w.sess.AddOffsets(w.ctx, group, offsets); err != nil {
+			return true, toStatus(err)
+		}
+	}
+	return false, nil
+}
+
+// onCheckpoint answers flushed (NONE, AT_LEAST_ONCE) or prepared
+// (EXACTLY_ONCE) once the writer has done what the guarantee asks.
+func (w *sinkStream) onCheckpoint(c *ferryv1.Checkpoint) (bool, error) {
+	id := c.GetCheckpointId()
+	res, err := w.sess.Checkpoint(w.ctx, id)
+	if err != nil {
+		return true, toStatus(err)
+	}
+	resp := &ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Flushed{Flushed: &ferryv1.CheckpointFlushed{
+		CheckpointId: id, RecordsWritten: res.Written,
+	}}}
+	if w.cfg.Guarantee == sink.ExactlyOnce {
+		resp = &ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Prepared{Prepared: &ferryv1.Prepared{
+			CheckpointId: id, State: sinkStateMessage(res.Prepared),
+		}}}
+	}
+	return false, w.stream.Send(resp)
+}
+
+// onCommit commits the prepared transactions up to a checkpoint.
+func (w *sinkStream) onCommit(c *ferryv1.CommitCheckpoint) (bool, error) {
+	id := c.GetCheckpointId()
+	if err := w.sess.Commit(w.ctx, id); err != nil {
+		return true, toStatus(err)
+	}
+	return false, w.stream.Send(&ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Committed{Committed: &ferryv1.TransactionsCommitted{CheckpointId: id}}})
+}
+
+// onClose flushes (NONE, AT_LEAST_ONCE) and answers closed with the records
+// Kafka acknowledged; under EXACTLY_ONCE prepared transactions stay for a
+// commit after a restore.
+func (w *sinkStream) onClose() error {
+	written, err := w.sess.Close(w.ctx)
+	if err != nil {
+		return toStatus(err)
+	}
+	return w.stream.Send(&ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Closed{Closed: &ferryv1.SinkClosed{RecordsWritten: written}}})
+}
+
+// writeKind names a client message for errors.
 func writeKind(r *ferryv1.WriteRequest) string {
 	switch r.GetKind().(type) {
 	case *ferryv1.WriteRequest_Records:
@@ -121,7 +175,8 @@ func writeKind(r *ferryv1.WriteRequest) string {
 	return "a message without kind"
 }
 
-func sinkState(ps []sink.Prepared) *ferryv1.SinkState {
+// sinkStateMessage is the wire form of prepared transactions.
+func sinkStateMessage(ps []sink.Prepared) *ferryv1.SinkState {
 	st := &ferryv1.SinkState{Transactions: make([]*ferryv1.PreparedTransaction, len(ps))}
 	for i, p := range ps {
 		st.Transactions[i] = &ferryv1.PreparedTransaction{

@@ -4,76 +4,96 @@ import (
 	"context"
 	"errors"
 	"io"
-	"strings"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
-	"github.com/ferrykafka/ferry/connector"
 	"github.com/ferrykafka/ferry/connector/source"
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
 	"github.com/ferrykafka/ferry/sessions"
 )
 
-// maxBatchBytes and maxBatchRecords bound one RecordBatch message.
+// maxBatchBytes and maxBatchRecords bound one RecordBatch message: small
+// enough that a barrier waits behind one message only briefly and that
+// messages stay well below gRPC's default 4 MiB receive limit of clients,
+// large enough that framing costs little per record.
 const (
 	maxBatchBytes   = 256 << 10
 	maxBatchRecords = 1000
 )
 
+// sourceStream is one Read stream with its open session.
+type sourceStream struct {
+	srv    *Server
+	ctx    context.Context
+	stream ferryv1.SourceService_ReadServer
+	sess   *sessions.Source
+	reqs   <-chan *ferryv1.ReadRequest
+}
+
 // Read serves a source session; see the proto for the protocol.
 func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
+	r, err := openStream(stream.Recv, "Read", (*ferryv1.ReadRequest).GetOpen, readKind,
+		func(open *ferryv1.OpenSource) (*sourceStream, error) { return s.openSource(stream, open) })
+	if err != nil {
+		return err
+	}
+	defer r.sess.Close()
+	return r.serve()
+}
+
+// openSource opens the session of an open message and sends opened, then
+// SplitFinished for every split that has nothing to read.
+func (s *Server) openSource(stream ferryv1.SourceService_ReadServer, open *ferryv1.OpenSource) (*sourceStream, error) {
 	ctx := stream.Context()
-	first, err := stream.Recv()
+	cfg, opts, err := s.sourceSpec(open)
 	if err != nil {
-		return recvStatus(err)
-	}
-	open := first.GetOpen()
-	if open == nil {
-		return status.Errorf(codes.FailedPrecondition, "%s before open: the first message on a Read stream must be open", readKind(first))
-	}
-	cfg, err := s.sourceConfig(open)
-	if err != nil {
-		return toStatus(err)
-	}
-	opts, err := sourceOptions(open.GetSpec(), cfg)
-	if err != nil {
-		return toStatus(err)
+		return nil, err
 	}
 	sess, err := sessions.OpenSource(ctx, s.registry, cfg, opts)
 	if err != nil {
-		return toStatus(specField(err))
+		return nil, err
 	}
-	defer sess.Close()
 	s.logIgnored(ctx, sess.ID, cfg.Settings)
-	if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Opened{Opened: &ferryv1.SourceOpened{
-		SessionId:            sess.ID,
-		Bounded:              cfg.Bounded,
-		Splits:               splitStates(sess.Splits()),
-		CommitOffsets:        sess.CommitsEnabled(),
-		CommitDisabledReason: sess.CommitReason,
+	r := &sourceStream{srv: s, ctx: ctx, stream: stream, sess: sess}
+	if err := r.sendOpened(cfg.Bounded); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *sourceStream) sendOpened(bounded bool) error {
+	if err := r.stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Opened{Opened: &ferryv1.SourceOpened{
+		SessionId:            r.sess.ID,
+		Bounded:              bounded,
+		Splits:               splitsMessage(r.sess.Splits()),
+		CommitOffsets:        r.sess.CommitsEnabled(),
+		CommitDisabledReason: r.sess.CommitReason,
 	}}}); err != nil {
 		return err
 	}
-	var empty source.Batch
-	for _, sp := range sess.Splits() {
+	var empty []source.Split
+	for _, sp := range r.sess.Splits() {
 		if sp.FinishedAtStart() {
-			empty.Finished = append(empty.Finished, sp)
+			empty = append(empty, sp)
 		}
 	}
-	if err := sendFinished(stream, empty.Finished); err != nil {
-		return err
-	}
-	reqs, recvErr := receive(ctx, stream.Recv)
+	return r.sendFinished(empty)
+}
+
+// serve runs the session until the input ends, the client closes or
+// anything fails: it hands client messages to handle and sends what the
+// session's fetch loop, committer and idleness timer produce.
+func (r *sourceStream) serve() error {
+	reqs, recvErr := receive(r.ctx, r.stream.Recv)
+	r.reqs = reqs
 	for {
-		if sess.Finished() {
-			return stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_EndOfInput{EndOfInput: &ferryv1.EndOfInput{}}})
+		if r.sess.Finished() {
+			return r.stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_EndOfInput{EndOfInput: &ferryv1.EndOfInput{}}})
 		}
 		select {
-		case <-s.stopping:
+		case <-r.srv.stopping:
 			return errShuttingDown
-		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
+		case <-r.ctx.Done():
+			return contextStatus(r.ctx)
 		case err := <-recvErr:
 			if errors.Is(err, io.EOF) {
 				// The client half-closed (grpcurl does after its last
@@ -83,82 +103,99 @@ func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
 			}
 			return recvStatus(err)
 		case req := <-reqs:
-			done, err := s.readRequest(ctx, stream, sess, req)
-			if done || err != nil {
+			if done, err := r.handle(req); done || err != nil {
 				return err
 			}
-		case p := <-sess.Polled():
+		case p := <-r.sess.Polled():
 			if p.Err != nil {
 				return toStatus(p.Err)
 			}
-			done, err := s.deliver(ctx, stream, sess, p.Batch, reqs)
-			if done || err != nil {
+			if done, err := r.deliver(p.Batch); done || err != nil {
 				return err
 			}
-		case c := <-sess.Commits():
-			if c.Err != nil {
-				s.log.Warn("offset commit failed", "session", sess.ID, "checkpoint", c.CheckpointID, "failed_commits", c.Failed, "err", c.Err)
-			}
-			if c.CheckpointID == 0 {
-				continue // a periodic auto-commit: logged, not reported
-			}
-			msg := &ferryv1.OffsetsCommitted{CheckpointId: c.CheckpointID, FailedCommits: c.Failed}
-			if c.Err != nil {
-				msg.Error = c.Err.Error()
-			}
-			if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Committed{Committed: msg}}); err != nil {
+		case c := <-r.sess.Commits():
+			if err := r.sendCommitted(c); err != nil {
 				return err
 			}
-		case <-sess.AutoCommits():
-			sess.AutoCommit(ctx)
-		case now := <-sess.IdleTicks():
-			if err := sendWatermark(stream, sess.Watermark(now)); err != nil {
+		case <-r.sess.AutoCommits():
+			r.sess.AutoCommit(r.ctx)
+		case now := <-r.sess.IdleTicks():
+			if err := r.sendWatermark(r.sess.Watermark(now)); err != nil {
 				return err
 			}
 		}
 	}
 }
 
+// handle hands one client message after open to its method; done ends the
+// stream (with err).
+func (r *sourceStream) handle(req *ferryv1.ReadRequest) (done bool, err error) {
+	switch k := req.GetKind().(type) {
+	case *ferryv1.ReadRequest_Open:
+		return true, errAlreadyOpen
+	case *ferryv1.ReadRequest_Checkpoint:
+		return r.onCheckpoint(k.Checkpoint)
+	case *ferryv1.ReadRequest_CheckpointComplete:
+		return r.onCheckpointComplete(k.CheckpointComplete)
+	case *ferryv1.ReadRequest_Close:
+		return true, nil
+	}
+	return true, errNoKind
+}
+
+// onCheckpoint answers a barrier with the state of every split: what was
+// sent before it, so that a restore resumes right after it.
+func (r *sourceStream) onCheckpoint(c *ferryv1.Checkpoint) (bool, error) {
+	states, err := r.sess.Checkpoint(c.GetCheckpointId())
+	if err != nil {
+		return true, toStatus(err)
+	}
+	return false, r.stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Barrier{Barrier: &ferryv1.Barrier{
+		CheckpointId: c.GetCheckpointId(),
+		State:        &ferryv1.SourceState{Splits: splitStatesMessage(states)},
+	}}})
+}
+
+// onCheckpointComplete queues the commit of a completed checkpoint's
+// offsets; its outcome arrives later as committed.
+func (r *sourceStream) onCheckpointComplete(c *ferryv1.CheckpointComplete) (bool, error) {
+	if err := r.sess.CheckpointComplete(r.ctx, c.GetCheckpointId()); err != nil {
+		return true, toStatus(err)
+	}
+	return false, nil
+}
+
+// sendCommitted reports the outcome of a checkpoint's offset commit. A
+// failed commit is logged and reported, never fatal: as in Flink, the
+// committed offsets only expose progress, the checkpoint holds the truth.
+func (r *sourceStream) sendCommitted(c sessions.CommitResult) error {
+	if c.Err != nil {
+		r.srv.log.Warn("offset commit failed", "session", r.sess.ID, "checkpoint", c.CheckpointID, "failed_commits", c.Failed, "err", c.Err)
+	}
+	if c.CheckpointID == 0 {
+		return nil // a periodic auto-commit: logged, not reported
+	}
+	msg := &ferryv1.OffsetsCommitted{CheckpointId: c.CheckpointID, FailedCommits: c.Failed}
+	if c.Err != nil {
+		msg.Error = c.Err.Error()
+	}
+	return r.stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Committed{Committed: msg}})
+}
+
 // sendWatermark sends the watermark and idleness changes of ev.
-func sendWatermark(stream ferryv1.SourceService_ReadServer, ev sessions.WatermarkEvent) error {
+func (r *sourceStream) sendWatermark(ev sessions.WatermarkEvent) error {
 	if ev.Idle != nil && !*ev.Idle && ev.Watermark == nil {
 		return nil // leaving idleness is shown by the next watermark
 	}
 	if ev.Watermark != nil {
-		if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Watermark{Watermark: &ferryv1.Watermark{TimestampMs: *ev.Watermark}}}); err != nil {
+		if err := r.stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Watermark{Watermark: &ferryv1.Watermark{TimestampMs: *ev.Watermark}}}); err != nil {
 			return err
 		}
 	}
 	if ev.Idle != nil && *ev.Idle {
-		return stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Idle{Idle: &ferryv1.Idle{}}})
+		return r.stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Idle{Idle: &ferryv1.Idle{}}})
 	}
 	return nil
-}
-
-// readRequest handles one client message after open; done ends the stream.
-func (s *Server) readRequest(ctx context.Context, stream ferryv1.SourceService_ReadServer, sess *sessions.Source, req *ferryv1.ReadRequest) (done bool, err error) {
-	switch k := req.GetKind().(type) {
-	case *ferryv1.ReadRequest_Open:
-		return true, status.Error(codes.FailedPrecondition, "open: the session is already open (one open per stream)")
-	case *ferryv1.ReadRequest_Checkpoint:
-		states, err := sess.Checkpoint(k.Checkpoint.GetCheckpointId())
-		if err != nil {
-			return true, toStatus(err)
-		}
-		return false, stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Barrier{Barrier: &ferryv1.Barrier{
-			CheckpointId: k.Checkpoint.GetCheckpointId(),
-			State:        &ferryv1.SourceState{Splits: sessionStates(states)},
-		}}})
-	case *ferryv1.ReadRequest_CheckpointComplete:
-		if err := sess.CheckpointComplete(ctx, k.CheckpointComplete.GetCheckpointId()); err != nil {
-			return true, toStatus(err)
-		}
-		return false, nil
-	case *ferryv1.ReadRequest_Close:
-		return true, nil
-	default:
-		return true, status.Error(codes.InvalidArgument, "kind: the message sets no kind")
-	}
 }
 
 // deliver sends a polled batch: SplitsAdded, the records in messages of at
@@ -167,27 +204,26 @@ func (s *Server) readRequest(ctx context.Context, stream ferryv1.SourceService_R
 // barrier waits for one message at most, not for the whole batch; the state
 // it records is exact because positions move with every message sent. done
 // means the stream must end (with err).
-func (s *Server) deliver(ctx context.Context, stream ferryv1.SourceService_ReadServer, sess *sessions.Source, b source.Batch,
-	reqs <-chan *ferryv1.ReadRequest) (done bool, err error) {
-	sess.BeginBatch(b)
+func (r *sourceStream) deliver(b source.Batch) (done bool, err error) {
+	r.sess.BeginBatch(b)
 	if len(b.Added) > 0 {
-		if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_SplitsAdded{SplitsAdded: &ferryv1.SplitsAdded{
-			Splits: splitStates(b.Added),
+		if err := r.stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_SplitsAdded{SplitsAdded: &ferryv1.SplitsAdded{
+			Splits: splitsMessage(b.Added),
 		}}}); err != nil {
 			return true, err
 		}
 	}
 	for recs := b.Records; len(recs) > 0; {
 		n := chunk(recs, maxBatchBytes)
-		if err := stream.SendMsg(&recordsMessage{recs: recs[:n]}); err != nil {
+		if err := r.stream.SendMsg(&recordsMessage{recs: recs[:n]}); err != nil {
 			return true, err
 		}
-		sess.DeliveredRecords(recs[:n])
+		r.sess.DeliveredRecords(recs[:n])
 		recs = recs[n:]
 		for pending := true; pending && len(recs) > 0; {
 			select {
-			case req := <-reqs:
-				if done, err := s.readRequest(ctx, stream, sess, req); done || err != nil {
+			case req := <-r.reqs:
+				if done, err := r.handle(req); done || err != nil {
 					return true, err
 				}
 			default:
@@ -195,15 +231,15 @@ func (s *Server) deliver(ctx context.Context, stream ferryv1.SourceService_ReadS
 			}
 		}
 	}
-	if err := sendFinished(stream, b.Finished); err != nil {
+	if err := r.sendFinished(b.Finished); err != nil {
 		return true, err
 	}
-	return false, sendWatermark(stream, sess.EndBatch(b))
+	return false, r.sendWatermark(r.sess.EndBatch(b))
 }
 
-func sendFinished(stream ferryv1.SourceService_ReadServer, finished []source.Split) error {
+func (r *sourceStream) sendFinished(finished []source.Split) error {
 	for _, f := range finished {
-		if err := stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_SplitFinished{SplitFinished: &ferryv1.SplitFinished{
+		if err := r.stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_SplitFinished{SplitFinished: &ferryv1.SplitFinished{
 			Topic: f.Topic, Partition: f.Partition, StoppingOffset: f.Stop,
 		}}}); err != nil {
 			return err
@@ -212,30 +248,34 @@ func sendFinished(stream ferryv1.SourceService_ReadServer, finished []source.Spl
 	return nil
 }
 
-func splitStates(splits []source.Split) []*ferryv1.SplitState {
+// splitsMessage is the wire form of splits that have not emitted anything
+// yet: their next offset is their start.
+func splitsMessage(splits []source.Split) []*ferryv1.SplitState {
 	out := make([]*ferryv1.SplitState, len(splits))
 	for i, sp := range splits {
-		out[i] = splitState(sp.Topic, sp.Partition, sp.Start, sp.Stop)
+		out[i] = splitStateMessage(sp.TopicPartition, sp.Start, sp.Stop)
 	}
 	return out
 }
 
-func sessionStates(states []source.SplitState) []*ferryv1.SplitState {
+// splitStatesMessage is the wire form of a barrier's split states.
+func splitStatesMessage(states []source.SplitState) []*ferryv1.SplitState {
 	out := make([]*ferryv1.SplitState, len(states))
 	for i, st := range states {
-		out[i] = splitState(st.Topic, st.Partition, st.Next, st.Stop)
+		out[i] = splitStateMessage(st.TopicPartition, st.Next, st.Stop)
 	}
 	return out
 }
 
-func splitState(topic string, partition int32, next, stop int64) *ferryv1.SplitState {
-	st := &ferryv1.SplitState{Topic: topic, Partition: partition, NextOffset: next}
+func splitStateMessage(tp source.TopicPartition, next, stop int64) *ferryv1.SplitState {
+	st := &ferryv1.SplitState{Topic: tp.Topic, Partition: tp.Partition, NextOffset: next}
 	if stop != source.NoStop {
 		st.StoppingOffset = &stop
 	}
 	return st
 }
 
+// readKind names a client message for errors.
 func readKind(r *ferryv1.ReadRequest) string {
 	switch r.GetKind().(type) {
 	case *ferryv1.ReadRequest_Checkpoint:
@@ -246,47 +286,4 @@ func readKind(r *ferryv1.ReadRequest) string {
 		return "close"
 	}
 	return "a message without kind"
-}
-
-// receive pumps client messages into a channel so that the handler can wait
-// for them together with other events. The goroutine ends with the stream.
-func receive[T any](ctx context.Context, recv func() (T, error)) (<-chan T, <-chan error) {
-	msgs, errc := make(chan T), make(chan error, 1)
-	go func() {
-		for {
-			m, err := recv()
-			if err != nil {
-				errc <- err
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return msgs, errc
-}
-
-// recvStatus maps an error from Recv: the client's cancellation keeps its
-// code, anything else is what gRPC reported.
-func recvStatus(err error) error {
-	if errors.Is(err, io.EOF) {
-		return status.Error(codes.FailedPrecondition, "the stream ended before open")
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	return toStatus(err)
-}
-
-// specField prefixes the field of an *connector.InvalidError from the
-// connector, which names fields relative to the spec, with "open.spec.".
-func specField(err error) error {
-	var ie *connector.InvalidError
-	if errors.As(err, &ie) && !strings.HasPrefix(ie.Field, "open.") {
-		return connector.Invalid("open.spec."+ie.Field, "%s", ie.Rule)
-	}
-	return err
 }

@@ -45,8 +45,6 @@ func toStatus(err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.As(err, &order), errors.As(err, &noOffset):
 		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, connector.ErrUnsupported):
-		return status.Error(codes.Unimplemented, err.Error())
 	case errors.Is(err, sessions.ErrTooManySessions):
 		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.As(err, &kafkaErr):

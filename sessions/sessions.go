@@ -12,8 +12,28 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ferrykafka/ferry/connector/kafkaconf"
+)
+
+// Timeouts and bounds of sessions, each with its reason.
+const (
+	// commitTimeout bounds one offset commit. Java's consumer waits
+	// default.api.timeout.ms (60 s) in commitSync; half of it keeps a
+	// source's close (which waits for the commit in flight) short, and a
+	// commit that fails only counts: the next checkpoint commits again.
+	commitTimeout = 30 * time.Second
+	// closeTimeout bounds closing a session's Kafka clients when its stream
+	// ends without close: aborting the open transaction and leaving the
+	// group must not hold the handler (and the session's slot) forever.
+	closeTimeout = 10 * time.Second
+	// commitQueueLen is how many completed checkpoints (and auto-commits) a
+	// source queues for its committer. Commits run one at a time, in order;
+	// past 64 queued, completing a checkpoint waits, which slows a client
+	// that completes checkpoints faster than Kafka commits them instead of
+	// buffering without bound.
+	commitQueueLen = 64
 )
 
 // ErrTooManySessions is returned by Registry.Acquire when the limit is

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -112,7 +111,7 @@ func (s *Sink) Close(ctx context.Context) (int64, error) {
 // safe to call after Close.
 func (s *Sink) Abort() {
 	s.closeOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()
 		s.writer.Close(ctx)
 		s.release()

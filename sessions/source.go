@@ -3,7 +3,6 @@ package sessions
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -37,11 +36,6 @@ type WatermarkEvent struct {
 	Idle *bool
 }
 
-type splitKey struct {
-	topic     string
-	partition int32
-}
-
 type commitRequest struct {
 	id      int64
 	offsets []source.SplitState
@@ -73,10 +67,10 @@ type Source struct {
 	cancel      context.CancelFunc
 	done        chan struct{}
 	release     func()
-	positions   map[splitKey]*source.SplitState
-	order       []splitKey
-	stops       bool // the splits have stopping offsets
-	remaining   int  // splits whose stop was not delivered yet
+	positions   map[source.TopicPartition]*source.SplitState
+	order       []source.TopicPartition // sorted, the order of barrier states
+	stops       bool                    // the splits have stopping offsets
+	remaining   int                     // splits whose stop was not delivered yet
 	checkpoints Checkpoints
 
 	commitOn     bool
@@ -108,7 +102,7 @@ func OpenSource(ctx context.Context, reg *Registry, cfg source.Config, opts Sour
 	loopCtx, cancel := context.WithCancel(context.Background())
 	s := &Source{
 		ID: id, reader: r, polled: make(chan Polled, 1), cancel: cancel,
-		done: make(chan struct{}), release: release, positions: make(map[splitKey]*source.SplitState),
+		done: make(chan struct{}), release: release, positions: make(map[source.TopicPartition]*source.SplitState),
 		stops: cfg.Stop != nil, pending: make(map[int64][]source.SplitState),
 	}
 	switch {
@@ -120,7 +114,7 @@ func OpenSource(ctx context.Context, reg *Registry, cfg source.Config, opts Sour
 		s.commitOn = true
 	}
 	if cfg.GroupID != "" && (s.commitOn || opts.AutoCommitInterval > 0) {
-		s.commitQueue, s.commitResult, s.commitDone = make(chan commitRequest, 64), make(chan CommitResult, 64), make(chan struct{})
+		s.commitQueue, s.commitResult, s.commitDone = make(chan commitRequest, commitQueueLen), make(chan CommitResult, commitQueueLen), make(chan struct{})
 		go s.commit(loopCtx)
 		if opts.AutoCommitInterval > 0 {
 			s.autoCommit = time.NewTicker(opts.AutoCommitInterval)
@@ -145,19 +139,12 @@ func OpenSource(ctx context.Context, reg *Registry, cfg source.Config, opts Sour
 // sortOrder keeps the splits sorted by topic and partition, the order of
 // checkpoint states; call it after adding splits.
 func (s *Source) sortOrder() {
-	sort.Slice(s.order, func(i, j int) bool {
-		a, b := s.order[i], s.order[j]
-		if a.topic != b.topic {
-			return a.topic < b.topic
-		}
-		return a.partition < b.partition
-	})
+	source.SortTopicPartitions(s.order, func(k *source.TopicPartition) source.TopicPartition { return *k })
 }
 
 func (s *Source) addSplit(sp source.Split, now time.Time) {
-	k := splitKey{sp.Topic, sp.Partition}
-	s.positions[k] = &source.SplitState{Topic: sp.Topic, Partition: sp.Partition, Next: sp.Start, Stop: sp.Stop}
-	s.order = append(s.order, k)
+	s.positions[sp.TopicPartition] = &source.SplitState{Split: sp, Next: sp.Start}
+	s.order = append(s.order, sp.TopicPartition)
 	if sp.FinishedAtStart() {
 		return
 	}
@@ -187,7 +174,7 @@ func (s *Source) fetch(ctx context.Context) {
 func (s *Source) commit(ctx context.Context) {
 	defer close(s.commitDone)
 	for req := range s.commitQueue {
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, commitTimeout)
 		err := s.reader.Commit(cctx, req.offsets)
 		cancel()
 		if err != nil {
@@ -254,7 +241,7 @@ func (s *Source) BeginBatch(b source.Batch) {
 func (s *Source) DeliveredRecords(recs []*kgo.Record) {
 	now := time.Now()
 	for _, r := range recs {
-		if st := s.positions[splitKey{r.Topic, r.Partition}]; st != nil {
+		if st := s.positions[source.TopicPartition{Topic: r.Topic, Partition: r.Partition}]; st != nil {
 			st.Next = r.Offset + 1
 		}
 		if s.watermarks != nil {
@@ -267,9 +254,9 @@ func (s *Source) DeliveredRecords(recs []*kgo.Record) {
 // move past control records), finishes its finished splits, and returns
 // what the watermark generator has to say.
 func (s *Source) EndBatch(b source.Batch) WatermarkEvent {
-	for _, p := range b.Positions {
-		if st := s.positions[splitKey{p.Topic, p.Partition}]; st != nil {
-			st.Next = p.Next
+	for _, m := range b.Moved {
+		if st := s.positions[m.TopicPartition]; st != nil {
+			st.Next = m.Next
 		}
 	}
 	for _, f := range b.Finished {

@@ -71,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	embeddedTopics := fs.String("embedded-topics", "demo:3", "topics the embedded broker starts with, name:partitions[,name:partitions...]")
 	clusters := clusterFlags{}
 	fs.Var(clusters, "cluster", "an extra named cluster, NAME=host:port[,host:port...]; repeatable")
-	maxSessions := fs.Int("max-sessions", 1024, "open sessions at most; more are refused with RESOURCE_EXHAUSTED")
+	maxSessions := fs.Int("max-sessions", server.DefaultMaxSessions, "open sessions at most; more are refused with RESOURCE_EXHAUSTED")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for sessions to end")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	addrFile := fs.String("addr-file", "", "write the address ferry listens on to this file once it serves")

@@ -48,36 +48,39 @@ type Settings struct {
 	Opts []kgo.Opt
 	// ClientID is client.id; empty means derive one from ClientIDPrefix.
 	ClientID string
-	// ClientIDPrefix is client.id.prefix (default "ferry").
+	// ClientIDPrefix is client.id.prefix (DefaultClientIDPrefix).
 	ClientIDPrefix string
 	// ReadCommitted is true with isolation.level=read_committed.
 	ReadCommitted bool
 	// GroupID is group.id, an alternative to the spec's group id.
 	GroupID string
-	// CommitOffsetsOnCheckpoint is commit.offsets.on.checkpoint (default
-	// true): a completed checkpoint commits its offsets to the group.
+	// CommitOffsetsOnCheckpoint is commit.offsets.on.checkpoint
+	// (DefaultCommitOffsetsOnCheckpoint): a completed checkpoint commits its
+	// offsets to the group.
 	CommitOffsetsOnCheckpoint bool
 	// AutoCommitInterval is auto.commit.interval.ms when
 	// enable.auto.commit=true, else 0 (the default, as Flink sets it).
 	AutoCommitInterval time.Duration
-	// DiscoveryInterval is partition.discovery.interval.ms; negative (the
-	// default) means off.
+	// DiscoveryInterval is partition.discovery.interval.ms; negative
+	// (DefaultDiscoveryInterval) means off.
 	DiscoveryInterval time.Duration
-	// PrefetchMaxBytes is prefetch.max.bytes (default 64 MiB): the bytes of
-	// records a source session fetches ahead of its client.
+	// PrefetchMaxBytes is prefetch.max.bytes (DefaultPrefetchMaxBytes): the
+	// bytes of records a source session fetches ahead of its client.
 	PrefetchMaxBytes int
-	// TransactionTimeout is transaction.timeout.ms (default 60 s, Kafka's).
+	// TransactionTimeout is transaction.timeout.ms
+	// (DefaultTransactionTimeout).
 	TransactionTimeout time.Duration
-	// MaxPollRecords is max.poll.records (default 10000): records a source
-	// takes from its fetch buffer at once.
+	// MaxPollRecords is max.poll.records (DefaultMaxPollRecords): records
+	// a source takes from its fetch buffer at once.
 	MaxPollRecords int
-	// FetchMaxBytesSet is true when fetch.max.bytes was given.
-	FetchMaxBytesSet   bool
+	// Ignored lists keys accepted but without effect, as in Flink.
+	Ignored []string
+
+	role               Role // the role Parse read the properties for
+	fetchMaxBytesSet   bool // fetch.max.bytes was given
 	autoCommit         bool
 	autoCommitInterval time.Duration
 	sec                security
-	// Ignored lists keys accepted but without effect, as in Flink.
-	Ignored []string
 }
 
 // Property is one supported key.
@@ -108,7 +111,7 @@ func Table() []Property {
 var table = []Property{
 	{Name: "client.id", Roles: Consumer | Producer, Default: "{client.id.prefix}-{session id}", Option: "kgo.ClientID",
 		apply: func(v string, s *Settings) error { s.ClientID = v; return nil }},
-	{Name: "client.id.prefix", Roles: Consumer | Producer, Default: "ferry", Option: "kgo.ClientID (prefix of the generated id)",
+	{Name: "client.id.prefix", Roles: Consumer | Producer, Default: DefaultClientIDPrefix, Option: "kgo.ClientID (prefix of the generated id)",
 		apply: func(v string, s *Settings) error { s.ClientIDPrefix = v; return nil }},
 	{Name: "retry.backoff.ms", Roles: Consumer | Producer, Default: "franz-go's exponential backoff (250 ms to 2.5 s, jittered)", Option: "kgo.RetryBackoffFn (constant)",
 		apply: durationMs(0, func(d time.Duration) kgo.Opt {
@@ -118,12 +121,12 @@ var table = []Property{
 		apply: durationMs(1, kgo.MetadataMaxAge)},
 	{Name: "fetch.max.bytes", Roles: Consumer, Default: "a quarter of prefetch.max.bytes", Option: "kgo.FetchMaxBytes",
 		apply: func(v string, s *Settings) error {
-			s.FetchMaxBytesSet = true
+			s.fetchMaxBytesSet = true
 			return int32Opt(1, func(n int32) kgo.Opt { return kgo.FetchMaxBytes(n) })(v, s)
 		}},
 	{Name: "group.id", Roles: Consumer, Default: "(the spec's group_id)", Option: "the group offsets are committed to",
 		apply: func(v string, s *Settings) error { s.GroupID = v; return nil }},
-	{Name: "commit.offsets.on.checkpoint", Roles: Consumer, Default: "true", Option: "ferry: commit a checkpoint's offsets when it completes (Flink's option)",
+	{Name: "commit.offsets.on.checkpoint", Roles: Consumer, Default: strconv.FormatBool(DefaultCommitOffsetsOnCheckpoint), Option: "ferry: commit a checkpoint's offsets when it completes (Flink's option)",
 		apply: func(v string, s *Settings) error {
 			b, err := parseBool(v)
 			s.CommitOffsetsOnCheckpoint = b
@@ -135,7 +138,7 @@ var table = []Property{
 			s.autoCommit = b
 			return err
 		}},
-	{Name: "auto.commit.interval.ms", Roles: Consumer, Default: "5000", Option: "ferry: the period of enable.auto.commit",
+	{Name: "auto.commit.interval.ms", Roles: Consumer, Default: ms(DefaultAutoCommitInterval), Option: "ferry: the period of enable.auto.commit",
 		apply: func(v string, s *Settings) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 1 {
@@ -144,7 +147,7 @@ var table = []Property{
 			s.autoCommitInterval = time.Duration(n) * time.Millisecond
 			return nil
 		}},
-	{Name: "partition.discovery.interval.ms", Roles: Consumer, Default: "-1 (off)", Option: "ferry: how often new partitions and topics are looked for; off in bounded mode",
+	{Name: "partition.discovery.interval.ms", Roles: Consumer, Default: ms(DefaultDiscoveryInterval) + " (off)", Option: "ferry: how often new partitions and topics are looked for; off in bounded mode",
 		apply: func(v string, s *Settings) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
@@ -156,7 +159,7 @@ var table = []Property{
 			s.DiscoveryInterval = time.Duration(n) * time.Millisecond
 			return nil
 		}},
-	{Name: "prefetch.max.bytes", Roles: Consumer, Default: "67108864", Option: "ferry: bytes fetched ahead of a slow client; fetching pauses beyond it",
+	{Name: "prefetch.max.bytes", Roles: Consumer, Default: itoa(DefaultPrefetchMaxBytes), Option: "ferry: bytes fetched ahead of a slow client; fetching pauses beyond it",
 		apply: func(v string, s *Settings) error {
 			n, err := strconv.ParseInt(v, 10, 32)
 			if err != nil || n < 1<<16 {
@@ -165,7 +168,7 @@ var table = []Property{
 			s.PrefetchMaxBytes = int(n)
 			return nil
 		}},
-	{Name: "max.poll.records", Roles: Consumer, Default: "10000", Option: "ferry: records taken from franz-go's buffer per poll (kgo.Client.PollRecords)",
+	{Name: "max.poll.records", Roles: Consumer, Default: itoa(DefaultMaxPollRecords), Option: "ferry: records taken from franz-go's buffer per poll (kgo.Client.PollRecords)",
 		apply: func(v string, s *Settings) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -197,7 +200,7 @@ var table = []Property{
 			s.Opts = append(s.Opts, kgo.MaxProduceRequestsInflightPerBroker(n))
 			return nil
 		}},
-	{Name: "transaction.timeout.ms", Roles: Producer, Default: "60000", Option: "kgo.TransactionTimeout (EXACTLY_ONCE); above the broker's transaction.max.timeout.ms is refused at open",
+	{Name: "transaction.timeout.ms", Roles: Producer, Default: ms(DefaultTransactionTimeout), Option: "kgo.TransactionTimeout (EXACTLY_ONCE); above the broker's transaction.max.timeout.ms is refused at open",
 		apply: func(v string, s *Settings) error {
 			n, err := strconv.ParseInt(v, 10, 32)
 			if err != nil || n < 1 {
@@ -251,7 +254,7 @@ var table = []Property{
 		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.ProducerBatchMaxBytes(n) })},
 	{Name: "max.request.size", Roles: Producer, Default: "1048576", Option: "kgo.BrokerMaxWriteBytes",
 		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.BrokerMaxWriteBytes(n) })},
-	{Name: "compression.type", Roles: Producer, Default: "none (as Java; franz-go alone would use snappy)", Option: "kgo.ProducerBatchCompression",
+	{Name: "compression.type", Roles: Producer, Default: DefaultCompression + " (as Java; franz-go alone would use snappy)", Option: "kgo.ProducerBatchCompression",
 		apply: func(v string, s *Settings) error {
 			c, err := CompressionCodec(v)
 			if err != nil {
@@ -282,7 +285,7 @@ var table = []Property{
 			}
 			return nil
 		}},
-	{Name: "buffer.memory", Roles: Producer, Default: "33554432 (as in Java)", Option: "kgo.MaxBufferedBytes",
+	{Name: "buffer.memory", Roles: Producer, Default: itoa(DefaultBufferMemory) + " (as in Java)", Option: "kgo.MaxBufferedBytes",
 		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.MaxBufferedBytes(int(n)) })},
 }
 
@@ -290,15 +293,8 @@ var table = []Property{
 // resulting settings. An unknown key, a key of the other role or a bad value
 // is an *connector.InvalidError naming "properties[key]".
 func Parse(role Role, props map[string]string) (*Settings, error) {
-	s := &Settings{
-		ClientIDPrefix:            "ferry",
-		CommitOffsetsOnCheckpoint: true,
-		DiscoveryInterval:         -1,
-		PrefetchMaxBytes:          64 << 20,
-		MaxPollRecords:            10000,
-		TransactionTimeout:        time.Minute,
-		autoCommitInterval:        5 * time.Second,
-	}
+	s := defaults()
+	s.role = role
 	keys := make([]string, 0, len(props))
 	for k := range props {
 		keys = append(keys, k)

@@ -110,9 +110,6 @@ type KafkaWriter struct {
 	err error // first record error, sticky
 }
 
-// defaultBufferMemory is Java's buffer.memory default, 32 MiB.
-const defaultBufferMemory = 32 << 20
-
 // Open connects a writer: a *KafkaWriter for NONE and AT_LEAST_ONCE, an
 // *ExactlyOnceWriter for EXACTLY_ONCE (see openExactlyOnce for what it does
 // before it returns: commit the restore state, abort lingering
@@ -145,24 +142,12 @@ func Open(ctx context.Context, cfg Config) (Writer, error) {
 }
 
 // clientOpts are the franz-go options of a writer's clients (the
-// transactional producers add their id and timeout): Java's producer
-// defaults where franz-go's differ, then cfg.Settings, which override them.
+// transactional producers add their id and timeout): the producer defaults
+// of kafkaconf (Java's where franz-go's differ), then cfg.Settings, and the
+// partitioner.
 func clientOpts(cfg Config) []kgo.Opt {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.Cluster.BootstrapServers...),
-		kgo.RecordPartitioner(newPartitioner(cfg.Partitioner, cfg.WriterIndex)),
-		// Fail fast on a topic that does not exist instead of waiting for it.
-		kgo.UnknownTopicRetries(2),
-		// Java's default; franz-go's own would be snappy.
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
-		// Java's buffer.memory default bounds each session's unsent
-		// records (buffer.memory overrides it); franz-go's own is unbounded.
-		kgo.MaxBufferedBytes(defaultBufferMemory),
-	}
-	if cfg.ClientID != "" {
-		opts = append(opts, kgo.ClientID(cfg.ClientID))
-	}
-	return append(opts, cfg.Settings.Opts...)
+	return append(cfg.Settings.ClientOpts(cfg.Cluster, cfg.ClientID),
+		kgo.RecordPartitioner(newPartitioner(cfg.Partitioner, cfg.WriterIndex)))
 }
 
 // Write produces the records of batch seq; see Writer.

@@ -58,10 +58,25 @@ const (
 	ResetLatest
 )
 
-// TopicPartition names a partition.
+// TopicPartition names a partition. It is the one name for a partition in
+// the connector, the sessions and the server (Flink's KafkaTopicPartition).
 type TopicPartition struct {
 	Topic     string
 	Partition int32
+}
+
+// less orders partitions by topic, then partition: the order of splits in
+// Opened, in barrier states and in Reader.Splits.
+func (a TopicPartition) less(b TopicPartition) bool {
+	if a.Topic != b.Topic {
+		return a.Topic < b.Topic
+	}
+	return a.Partition < b.Partition
+}
+
+// SortTopicPartitions sorts items by the TopicPartition that key returns.
+func SortTopicPartitions[T any](items []T, key func(*T) TopicPartition) {
+	sort.Slice(items, func(i, j int) bool { return key(&items[i]).less(key(&items[j])) })
 }
 
 // Offsets picks an offset for every split (Flink's OffsetsInitializer).
@@ -104,14 +119,13 @@ type Config struct {
 	Settings *kafkaconf.Settings
 	// ClientID of the Kafka client.
 	ClientID string
-	// MaxPollRecords bounds the records one Poll returns; 0 means 10,000.
-	MaxPollRecords int
 }
 
-// Split is one topic partition owned by a reader.
+// Split is one topic partition owned by a reader, with the offsets it starts
+// and stops at: Flink's KafkaPartitionSplit. It does not change once the
+// reader has resolved it.
 type Split struct {
-	Topic     string
-	Partition int32
+	TopicPartition
 	// Start is the first offset the reader emits.
 	Start int64
 	// Stop is the offset at which the split finishes (exclusive), or NoStop.
@@ -122,45 +136,32 @@ type Split struct {
 // is at or past its stop.
 func (s Split) FinishedAtStart() bool { return s.Stop != NoStop && s.Start >= s.Stop }
 
-// SplitState is the position of a split at a checkpoint.
+// SplitState is a split with its reading position: Flink's
+// KafkaPartitionSplitState. A checkpoint records it, and a restore resumes
+// each split at Next, so nothing before Next is emitted again and nothing
+// from Next on is skipped.
 type SplitState struct {
-	Topic     string
-	Partition int32
-	// Next is the next offset to emit.
+	Split
+	// Next is the next offset to emit: one past the last record delivered
+	// (or past the control records that follow it), or Start.
 	Next int64
-	// Stop is the stopping offset, or NoStop.
-	Stop int64
 }
 
-// Position is the next offset of a split after a batch.
-type Position struct {
-	Topic     string
-	Partition int32
-	Next      int64
-}
+// Finished reports whether the split reached its stop.
+func (s SplitState) Finished() bool { return s.Stop != NoStop && s.Next >= s.Stop }
 
 // Batch is what one Poll returns.
 type Batch struct {
 	// Records in offset order per partition; control records are dropped.
 	Records []*kgo.Record
-	// Positions holds, for each split that moved, its next offset once the
-	// records above have been delivered.
-	Positions []Position
+	// Moved holds, for each split that moved, its state once the records
+	// above have been delivered (Next may be past the last record when
+	// control records or the stop follow it).
+	Moved []SplitState
 	// Finished are the splits that reached their stop with this batch.
 	Finished []Split
 	// Added are splits found by partition discovery, from earliest.
 	Added []Split
-}
-
-type tp struct {
-	topic     string
-	partition int32
-}
-
-type split struct {
-	Split
-	next     int64
-	finished bool
 }
 
 // Reader reads the splits one reader owns.
@@ -173,10 +174,10 @@ type Reader struct {
 	sub           Config   // the subscription, for discovery
 	discovery     time.Duration
 	nextDiscovery time.Time
-	splits        map[tp]*split
-	order         []tp
-	open          int  // splits not finished
-	hasStop       bool // splits have stopping offsets
+	splits        map[TopicPartition]*SplitState
+	order         []TopicPartition // sorted, see TopicPartition.less
+	open          int              // splits not finished
+	hasStop       bool             // splits have stopping offsets
 	group         string
 	readCommitted bool
 	maxPoll       int
@@ -189,47 +190,30 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	if cfg.Parallelism < 1 || cfg.ReaderIndex < 0 || cfg.ReaderIndex >= cfg.Parallelism {
 		return nil, connector.Invalid("reader_index", "must be in [0, parallelism)")
 	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.Cluster.BootstrapServers...),
-		kgo.KeepControlRecords(),
-	}
-	if cfg.ClientID != "" {
-		opts = append(opts, kgo.ClientID(cfg.ClientID))
-	}
 	if cfg.Settings == nil {
 		cfg.Settings, _ = kafkaconf.Parse(kafkaconf.Consumer, nil)
 	}
-	if !cfg.Settings.FetchMaxBytesSet {
-		// A quarter of the prefetch budget per fetch: one fetch buffered in
-		// franz-go, one batch queued and one being sent stay within it.
-		opts = append(opts, kgo.FetchMaxBytes(int32(cfg.Settings.PrefetchMaxBytes/4)))
-	}
+	opts := append(cfg.Settings.ClientOpts(cfg.Cluster, cfg.ClientID),
+		// Control records move a split's position (a barrier after a
+		// transaction's commit marker must resume past it); take drops them.
+		kgo.KeepControlRecords())
 	if cfg.Settings.DiscoveryInterval >= 0 && !cfg.Bounded {
-		// Discovered partitions need fresh metadata at once; franz-go's
-		// default minimum age (5 s) would delay them.
-		opts = append(opts, kgo.MetadataMinAge(100*time.Millisecond))
+		opts = append(opts, kgo.MetadataMinAge(kafkaconf.DiscoveryMetadataMinAge))
 	}
-	opts = append(opts, cfg.Settings.Opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, connector.Invalid("properties", "%v", err)
 	}
 	r := &Reader{
 		cl: cl, adm: kadm.NewClient(cl), index: cfg.ReaderIndex, parallelism: cfg.Parallelism, stop: cfg.Stop,
-		splits: make(map[tp]*split), maxPoll: cfg.MaxPollRecords, group: cfg.GroupID,
-	}
-	r.readCommitted = cfg.Settings.ReadCommitted
-	if cfg.MaxPollRecords <= 0 {
-		r.maxPoll = cfg.Settings.MaxPollRecords
+		splits: make(map[TopicPartition]*SplitState), maxPoll: cfg.Settings.MaxPollRecords, group: cfg.GroupID,
+		readCommitted: cfg.Settings.ReadCommitted,
 	}
 	r.discovery = -1
 	if !cfg.Bounded {
 		r.discovery = cfg.Settings.DiscoveryInterval
 	}
 	r.sub = cfg
-	if r.maxPoll <= 0 {
-		r.maxPoll = 10000
-	}
 	if err := r.resolve(ctx, cfg); err != nil {
 		cl.Close()
 		return nil, err
@@ -237,13 +221,13 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	consume := make(map[string]map[int32]kgo.Offset)
 	for _, k := range r.order {
 		s := r.splits[k]
-		if s.finished {
+		if s.Finished() {
 			continue
 		}
-		if consume[k.topic] == nil {
-			consume[k.topic] = make(map[int32]kgo.Offset)
+		if consume[k.Topic] == nil {
+			consume[k.Topic] = make(map[int32]kgo.Offset)
 		}
-		consume[k.topic][k.partition] = kgo.NewOffset().At(s.Start)
+		consume[k.Topic][k.Partition] = kgo.NewOffset().At(s.Start)
 	}
 	cl.AddConsumePartitions(consume)
 	return r, nil
@@ -255,9 +239,9 @@ func (r *Reader) resolve(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	restored := make(map[tp]SplitState, len(cfg.Restore))
+	restored := make(map[TopicPartition]SplitState, len(cfg.Restore))
 	for _, st := range cfg.Restore {
-		restored[tp{st.Topic, st.Partition}] = st
+		restored[st.TopicPartition] = st
 	}
 	// Without a restore state the splits start at the starting offsets; with
 	// one, splits missing from it are new partitions and start at earliest,
@@ -274,17 +258,16 @@ func (r *Reader) resolve(ctx context.Context, cfg Config) error {
 // have yet, resolves their start (from restored when there, else from start)
 // and stop offsets, and returns them as new splits. The caller starts
 // fetching them.
-func (r *Reader) addSplits(ctx context.Context, ps []TopicPartition, start Offsets, restored map[tp]SplitState) ([]Split, error) {
-	var owned, fresh []tp // owned new partitions; those without restored state
-	var topics []string   // topics of fresh, for listing offsets
+func (r *Reader) addSplits(ctx context.Context, ps []TopicPartition, start Offsets, restored map[TopicPartition]SplitState) ([]Split, error) {
+	var owned, fresh []TopicPartition // owned new partitions; those without restored state
+	var topics []string               // topics of fresh, for listing offsets
 	for _, k := range ps {
-		key := tp{k.Topic, k.Partition}
-		if r.splits[key] != nil || Owner(k.Topic, k.Partition, r.parallelism) != r.index {
+		if r.splits[k] != nil || Owner(k.Topic, k.Partition, r.parallelism) != r.index {
 			continue
 		}
-		owned = append(owned, key)
-		if _, ok := restored[key]; !ok {
-			fresh = append(fresh, key)
+		owned = append(owned, k)
+		if _, ok := restored[k]; !ok {
+			fresh = append(fresh, k)
 			if len(topics) == 0 || topics[len(topics)-1] != k.Topic {
 				topics = append(topics, k.Topic)
 			}
@@ -293,7 +276,7 @@ func (r *Reader) addSplits(ctx context.Context, ps []TopicPartition, start Offse
 	if len(owned) == 0 {
 		return nil, nil
 	}
-	var starts, stops map[tp]int64
+	var starts, stops map[TopicPartition]int64
 	var err error
 	if len(fresh) > 0 {
 		if starts, err = r.list(ctx, start, fresh, topics); err != nil {
@@ -307,7 +290,7 @@ func (r *Reader) addSplits(ctx context.Context, ps []TopicPartition, start Offse
 	}
 	added := make([]Split, 0, len(owned))
 	for _, k := range owned {
-		sp := Split{Topic: k.topic, Partition: k.partition, Stop: NoStop}
+		sp := Split{TopicPartition: k, Stop: NoStop}
 		if st, ok := restored[k]; ok {
 			sp.Start, sp.Stop = st.Next, st.Stop
 		} else {
@@ -317,25 +300,18 @@ func (r *Reader) addSplits(ctx context.Context, ps []TopicPartition, start Offse
 			}
 		}
 		if sp.Stop != NoStop && sp.Stop < sp.Start {
-			return nil, connector.Invalid("stopping_offsets", "the stopping offset %d of %s/%d is before its starting offset %d", sp.Stop, k.topic, k.partition, sp.Start)
+			return nil, connector.Invalid("stopping_offsets", "the stopping offset %d of %s/%d is before its starting offset %d", sp.Stop, k.Topic, k.Partition, sp.Start)
 		}
 		added = append(added, sp)
 	}
 	for _, sp := range added {
-		k := tp{sp.Topic, sp.Partition}
-		r.splits[k] = &split{Split: sp, next: sp.Start, finished: sp.FinishedAtStart()}
-		r.order = append(r.order, k)
+		r.splits[sp.TopicPartition] = &SplitState{Split: sp, Next: sp.Start}
+		r.order = append(r.order, sp.TopicPartition)
 		if !sp.FinishedAtStart() {
 			r.open++
 		}
 	}
-	sort.Slice(r.order, func(i, j int) bool {
-		a, b := r.order[i], r.order[j]
-		if a.topic != b.topic {
-			return a.topic < b.topic
-		}
-		return a.partition < b.partition
-	})
+	SortTopicPartitions(r.order, func(k *TopicPartition) TopicPartition { return *k })
 	return added, nil
 }
 
@@ -419,17 +395,12 @@ func subscribeOnce(ctx context.Context, adm *kadm.Client, cfg Config) ([]TopicPa
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Topic != out[j].Topic {
-			return out[i].Topic < out[j].Topic
-		}
-		return out[i].Partition < out[j].Partition
-	})
+	SortTopicPartitions(out, func(k *TopicPartition) TopicPartition { return *k })
 	return out, nil
 }
 
 // list resolves an offsets initializer for every owned split.
-func (r *Reader) list(ctx context.Context, o Offsets, keys []tp, topics []string) (map[tp]int64, error) {
+func (r *Reader) list(ctx context.Context, o Offsets, keys []TopicPartition, topics []string) (map[TopicPartition]int64, error) {
 	adm := r.adm
 	var (
 		fromKafka kadm.ListedOffsets // one offset per partition, for Earliest, Latest and Timestamp
@@ -450,19 +421,19 @@ func (r *Reader) list(ctx context.Context, o Offsets, keys []tp, topics []string
 		committed, err = fetchOffsets(ctx, adm, r.group)
 	case Specific:
 	default:
-		return nil, fmt.Errorf("offsets kind %d: %w", o.Kind, connector.ErrUnsupported)
+		return nil, connector.Invalid("offsets", "unknown kind %d", o.Kind)
 	}
 	if err != nil {
 		return nil, unavailable("listing offsets", err)
 	}
-	out := make(map[tp]int64, len(keys))
-	var missing []tp // partitions the initializer has no offset for
+	out := make(map[TopicPartition]int64, len(keys))
+	var missing []TopicPartition // partitions the initializer has no offset for
 	for _, k := range keys {
 		switch o.Kind {
 		case Committed:
-			c, ok := committed.Lookup(k.topic, k.partition)
+			c, ok := committed.Lookup(k.Topic, k.Partition)
 			if ok && c.Err != nil {
-				return nil, unavailable("fetching committed offsets", fmt.Errorf("%s/%d: %w", k.topic, k.partition, c.Err))
+				return nil, unavailable("fetching committed offsets", fmt.Errorf("%s/%d: %w", k.Topic, k.Partition, c.Err))
 			}
 			if !ok || c.At < 0 {
 				missing = append(missing, k)
@@ -470,7 +441,7 @@ func (r *Reader) list(ctx context.Context, o Offsets, keys []tp, topics []string
 			}
 			out[k] = c.At
 		case Specific:
-			off, ok := o.Specific[TopicPartition{k.topic, k.partition}]
+			off, ok := o.Specific[k]
 			if !ok {
 				missing = append(missing, k)
 				continue
@@ -491,7 +462,7 @@ func (r *Reader) list(ctx context.Context, o Offsets, keys []tp, topics []string
 	switch o.Reset {
 	case ResetNone:
 		k := missing[0]
-		return nil, &connector.NoOffsetError{Topic: k.topic, Partition: k.partition, Group: r.group}
+		return nil, &connector.NoOffsetError{Topic: k.Topic, Partition: k.Partition, Group: r.group}
 	case ResetEarliest:
 		reset, err = adm.ListStartOffsets(ctx, topics...)
 	case ResetLatest:
@@ -517,13 +488,13 @@ func (r *Reader) listEnd(ctx context.Context, topics []string) (kadm.ListedOffse
 	return r.adm.ListEndOffsets(ctx, topics...)
 }
 
-func lookup(l kadm.ListedOffsets, k tp) (int64, error) {
-	o, ok := l.Lookup(k.topic, k.partition)
+func lookup(l kadm.ListedOffsets, k TopicPartition) (int64, error) {
+	o, ok := l.Lookup(k.Topic, k.Partition)
 	switch {
 	case !ok:
-		return 0, unavailable("listing offsets", fmt.Errorf("no offset for %s/%d", k.topic, k.partition))
+		return 0, unavailable("listing offsets", fmt.Errorf("no offset for %s/%d", k.Topic, k.Partition))
 	case o.Err != nil:
-		return 0, unavailable("listing offsets", fmt.Errorf("%s/%d: %w", k.topic, k.partition, o.Err))
+		return 0, unavailable("listing offsets", fmt.Errorf("%s/%d: %w", k.Topic, k.Partition, o.Err))
 	}
 	return o.Offset, nil
 }
@@ -586,7 +557,7 @@ func (r *Reader) Poll(ctx context.Context) (Batch, error) {
 				}
 			}
 		}
-		if len(b.Records) > 0 || len(b.Positions) > 0 || len(b.Finished) > 0 || len(b.Added) > 0 {
+		if len(b.Records) > 0 || len(b.Moved) > 0 || len(b.Finished) > 0 || len(b.Added) > 0 {
 			return b, nil
 		}
 	}
@@ -639,32 +610,31 @@ func (r *Reader) Commit(ctx context.Context, offsets []SplitState) error {
 // take appends the records of one partition that lie in [next, stop) and
 // moves the split on, finishing it at its stop.
 func (r *Reader) take(b *Batch, topic string, partition int32, recs []*kgo.Record) {
-	s := r.splits[tp{topic, partition}]
-	if s == nil || s.finished || len(recs) == 0 {
+	s := r.splits[TopicPartition{topic, partition}]
+	if s == nil || s.Finished() || len(recs) == 0 {
 		return
 	}
 	moved := false
 	for _, rec := range recs {
-		if rec.Offset < s.next {
+		if rec.Offset < s.Next {
 			continue
 		}
 		if s.Stop != NoStop && rec.Offset >= s.Stop {
-			s.next = s.Stop
+			s.Next = s.Stop
 			moved = true
 			break
 		}
 		if !rec.Attrs.IsControl() {
 			b.Records = append(b.Records, rec)
 		}
-		s.next = rec.Offset + 1
+		s.Next = rec.Offset + 1
 		moved = true
 	}
 	if !moved {
 		return
 	}
-	b.Positions = append(b.Positions, Position{Topic: topic, Partition: partition, Next: s.next})
-	if s.Stop != NoStop && s.next >= s.Stop {
-		s.finished = true
+	b.Moved = append(b.Moved, *s)
+	if s.Finished() {
 		r.open--
 		b.Finished = append(b.Finished, s.Split)
 		r.cl.RemoveConsumePartitions(map[string][]int32{topic: {partition}})

@@ -51,14 +51,14 @@ type wmSplit struct {
 type Watermarks struct {
 	s      WatermarkStrategy
 	delay  int64 // ms subtracted from maxTs, before the extra 1 ms
-	splits map[tp]*wmSplit
+	splits map[TopicPartition]*wmSplit
 	last   int64 // last reported watermark; math.MinInt64 when none
 	idle   bool  // last reported reader idleness
 }
 
 // NewWatermarks returns the watermark state of a reader with no splits.
 func NewWatermarks(s WatermarkStrategy) *Watermarks {
-	w := &Watermarks{s: s, splits: map[tp]*wmSplit{}, last: math.MinInt64}
+	w := &Watermarks{s: s, splits: map[TopicPartition]*wmSplit{}, last: math.MinInt64}
 	if s.Kind == WatermarkBoundedOutOfOrderness && s.MaxOutOfOrderness > 0 {
 		w.delay = s.MaxOutOfOrderness.Milliseconds()
 	}
@@ -69,20 +69,20 @@ func NewWatermarks(s WatermarkStrategy) *Watermarks {
 // record (or until it goes idle) it holds the reader's watermark back. Adding
 // a split that is already present starts it afresh.
 func (w *Watermarks) AddSplit(topic string, partition int32, now time.Time) {
-	w.splits[tp{topic, partition}] = &wmSplit{lastAct: now}
+	w.splits[TopicPartition{topic, partition}] = &wmSplit{lastAct: now}
 }
 
 // RemoveSplit forgets a finished split so that it no longer holds the
 // watermark back nor counts toward reader idleness. Unknown splits are
 // ignored.
 func (w *Watermarks) RemoveSplit(topic string, partition int32) {
-	delete(w.splits, tp{topic, partition})
+	delete(w.splits, TopicPartition{topic, partition})
 }
 
 // OnRecord records the event time (ms) of a record emitted from a split and
 // makes the split active again if it was idle. Unknown splits are ignored.
 func (w *Watermarks) OnRecord(topic string, partition int32, timestampMs int64, now time.Time) {
-	sp := w.splits[tp{topic, partition}]
+	sp := w.splits[TopicPartition{topic, partition}]
 	if sp == nil || w.s.Kind == WatermarkNone {
 		return
 	}

@@ -38,6 +38,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/ferrykafka/ferry/connector"
 	"github.com/ferrykafka/ferry/connector/kafkaconf"
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
 )
@@ -181,12 +182,8 @@ func benchWrite(ctx context.Context, cfg config, rep *Report, fp *ferryProc, adm
 // the direct writers use them so that both sides batch alike. The sticky
 // key partitioner is what ferry's default partitioner does with null keys.
 func (w *writeBench) producerOpts() []kgo.Opt {
-	return append([]kgo.Opt{
-		kgo.SeedBrokers(w.cfg.kafka),
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
-		kgo.UnknownTopicRetries(2),
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
-	}, w.settings.Opts...)
+	return append(w.settings.ClientOpts(connector.Cluster{BootstrapServers: []string{w.cfg.kafka}}, ""),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
 }
 
 // cadence decides when an EXACTLY_ONCE writer checkpoints (or, direct,

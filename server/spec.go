@@ -1,0 +1,109 @@
+package server
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ferrykafka/ferry/connector"
+	"github.com/ferrykafka/ferry/connector/kafkaconf"
+	"github.com/ferrykafka/ferry/connector/source"
+	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
+)
+
+// The spec_*.go files turn the open messages of both RPCs into connector
+// configurations, one function per part of a spec. Every error is a
+// *connector.InvalidError whose Field is the path of the offending field in
+// the request ("open.spec.topics.topics[1]"), or a *connector.NotFoundError
+// for an unknown cluster name. This file holds the rules both specs share.
+
+// clusterSpec picks the cluster of a spec: absent means "default", a name
+// must be configured on the server, and bootstrap servers must be host:port.
+func (s *Server) clusterSpec(field string, c *ferryv1.Cluster) (connector.Cluster, error) {
+	if c == nil {
+		return s.namedCluster(field, "default")
+	}
+	switch {
+	case len(c.GetBootstrapServers()) > 0 && c.GetName() != "":
+		return connector.Cluster{}, connector.Invalid(field, "set bootstrap_servers or name, not both")
+	case c.GetName() != "":
+		return s.namedCluster(field+".name", c.GetName())
+	}
+	cl := connector.Cluster{BootstrapServers: c.GetBootstrapServers()}
+	if len(cl.BootstrapServers) == 0 {
+		return cl, connector.Invalid(field+".bootstrap_servers", "must list at least one host:port (or set cluster.name, or leave cluster out for the server's default)")
+	}
+	return cl, cl.Validate(field + ".bootstrap_servers")
+}
+
+// namedCluster returns the configured cluster name, or a
+// *connector.NotFoundError that lists the configured names.
+func (s *Server) namedCluster(field, name string) (connector.Cluster, error) {
+	if cl, ok := s.cfg.Clusters[name]; ok {
+		return cl, nil
+	}
+	names := make([]string, 0, len(s.cfg.Clusters))
+	for n := range s.cfg.Clusters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return connector.Cluster{}, fmt.Errorf("%s: %w (configured: %s)", field, &connector.NotFoundError{Kind: "cluster", Name: name}, strings.Join(names, ", "))
+}
+
+// parallelismSpec checks a reader's or writer's index and parallelism
+// (default 1, as a Flink operator's index i of N).
+func parallelismSpec(p *int32, index int32, indexField string) (idx, n int, err error) {
+	par := int32(1)
+	if p != nil {
+		par = *p
+	}
+	if par < 1 {
+		return 0, 0, connector.Invalid("open.parallelism", "must be >= 1, got %d", par)
+	}
+	if index < 0 || index >= par {
+		return 0, 0, connector.Invalid(indexField, "must be in [0, parallelism=%d), got %d", par, index)
+	}
+	return int(index), int(par), nil
+}
+
+// propertiesSpec parses the Kafka properties of a spec for role, naming a
+// bad key as open.spec.properties["key"].
+func propertiesSpec(role kafkaconf.Role, props map[string]string) (*kafkaconf.Settings, error) {
+	st, err := kafkaconf.Parse(role, props)
+	if ie, ok := err.(*connector.InvalidError); ok {
+		return nil, connector.Invalid("open.spec."+ie.Field, "%s", ie.Rule)
+	}
+	return st, err
+}
+
+// topicPartitionSpec checks one (topic, partition) entry of a list at field:
+// the topic is not empty and the partition is >= 0; with seen (the entries
+// before it), it is not listed twice. It is the one rule for every list of
+// partitions a client sends: partition sets, specific offsets, restore
+// states and consumed offsets.
+func topicPartitionSpec(field, topic string, partition int32, seen map[source.TopicPartition]bool) (source.TopicPartition, error) {
+	tp := source.TopicPartition{Topic: topic, Partition: partition}
+	switch {
+	case topic == "":
+		return tp, connector.Invalid(field+".topic", "must not be empty")
+	case partition < 0:
+		return tp, connector.Invalid(field+".partition", "must be >= 0, got %d", partition)
+	case seen[tp]:
+		return tp, connector.Invalid(field, "%s/%d is listed twice", topic, partition)
+	}
+	if seen != nil {
+		seen[tp] = true
+	}
+	return tp, nil
+}
+
+// offsetSpec checks an offset a client sends: Kafka offsets are >= 0.
+func offsetSpec(field string, offset int64) error {
+	if offset < 0 {
+		return connector.Invalid(field, "must be >= 0, got %d", offset)
+	}
+	return nil
+}
+
+// entryField names entry i of a list field.
+func entryField(list string, i int) string { return fmt.Sprintf("%s[%d]", list, i) }
