@@ -2,6 +2,7 @@ package connector
 
 import (
 	"fmt"
+	"strconv"
 )
 
 // InvalidError is returned when a configuration value breaks a rule. Field is
@@ -71,4 +72,28 @@ func (e *NoOffsetError) Error() string {
 		return fmt.Sprintf("partition %s/%d has no committed offset in group %q and the reset strategy is NONE", e.Topic, e.Partition, e.Group)
 	}
 	return fmt.Sprintf("partition %s/%d has no offset given and the reset strategy is NONE", e.Topic, e.Partition)
+}
+
+// DeniedError is returned when the operator's rules do not allow what a
+// client asks for. Principal is the client's authenticated name (empty when
+// the rule applies to everyone), Operation what it asked to do ("read",
+// "write", "commit offsets of", "connect to"), Resource what it asked for.
+type DeniedError struct {
+	Principal string
+	Operation string
+	Resource  string
+	// Reason, when set, says which rule refused it.
+	Reason string
+}
+
+func (e *DeniedError) Error() string {
+	who := "this client"
+	if e.Principal != "" {
+		who = "principal " + strconv.Quote(e.Principal)
+	}
+	msg := who + " may not " + e.Operation + " " + e.Resource
+	if e.Reason != "" {
+		msg += ": " + e.Reason
+	}
+	return msg
 }

@@ -45,6 +45,16 @@ type Config struct {
 	// interval, and at least minHealthTimeout, so that a busy machine does
 	// not flap the status.
 	HealthInterval time.Duration
+	// AllowedBootstrap lists the Kafka addresses a client may name in a
+	// spec's cluster.bootstrap_servers, as "host:port" or "host:*"; every
+	// server of a spec must match one. Empty (the default) refuses every
+	// client-given address: clients name configured clusters, so that no
+	// client makes ferry connect to a host the operator did not allow.
+	AllowedBootstrap []string
+	// AllowedFileDirs are the directories whose files a client's properties
+	// may name (ssl.truststore.location, ...). Empty (the default) refuses
+	// every client-given path; see kafkaconf.Files.
+	AllowedFileDirs []string
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 
@@ -33,7 +34,32 @@ func (s *Server) clusterSpec(field string, c *ferryv1.Cluster) (connector.Cluste
 	if len(cl.BootstrapServers) == 0 {
 		return cl, connector.Invalid(field+".bootstrap_servers", "must list at least one host:port (or set cluster.name, or leave cluster out for the server's default)")
 	}
-	return cl, cl.Validate(field + ".bootstrap_servers")
+	if err := cl.Validate(field + ".bootstrap_servers"); err != nil {
+		return cl, err
+	}
+	for i, addr := range cl.BootstrapServers {
+		if !bootstrapAllowed(s.cfg.AllowedBootstrap, addr) {
+			return cl, &connector.DeniedError{Operation: "connect to", Resource: fmt.Sprintf("bootstrap server %q (%s)", addr, entryField(field+".bootstrap_servers", i)),
+				Reason: "the operator allows no such address (ferry serve --allow-bootstrap); name a configured cluster instead"}
+		}
+	}
+	return cl, nil
+}
+
+// bootstrapAllowed reports whether addr matches one of the patterns
+// "host:port" or "host:*", compared as written (no name is resolved).
+func bootstrapAllowed(patterns []string, addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	for _, p := range patterns {
+		ph, pp, err := net.SplitHostPort(p)
+		if err == nil && strings.EqualFold(ph, host) && (pp == "*" || pp == port) {
+			return true
+		}
+	}
+	return false
 }
 
 // namedCluster returns the configured cluster name, or a
@@ -67,9 +93,10 @@ func parallelismSpec(p *int32, index int32, indexField string) (idx, n int, err 
 }
 
 // propertiesSpec parses the Kafka properties of a spec for role, naming a
-// bad key as open.spec.properties["key"].
-func propertiesSpec(role kafkaconf.Role, props map[string]string) (*kafkaconf.Settings, error) {
-	st, err := kafkaconf.Parse(role, props)
+// bad key as open.spec.properties["key"]. Files they name must lie under
+// Config.AllowedFileDirs.
+func (s *Server) propertiesSpec(role kafkaconf.Role, props map[string]string) (*kafkaconf.Settings, error) {
+	st, err := kafkaconf.Parse(role, props, kafkaconf.Files{Dirs: s.cfg.AllowedFileDirs})
 	if ie, ok := err.(*connector.InvalidError); ok {
 		return nil, connector.Invalid("open.spec."+ie.Field, "%s", ie.Rule)
 	}

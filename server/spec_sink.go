@@ -36,7 +36,7 @@ func (s *Server) sinkSpec(open *ferryv1.OpenSink) (sink.Config, error) {
 		return cfg, err
 	}
 	cfg.DefaultTopic = spec.GetDefaultTopic()
-	if cfg.Settings, err = propertiesSpec(kafkaconf.Producer, spec.GetProperties()); err != nil {
+	if cfg.Settings, err = s.propertiesSpec(kafkaconf.Producer, spec.GetProperties()); err != nil {
 		return cfg, err
 	}
 	cfg.TransactionalIDPrefix = spec.GetTransactionalIdPrefix()

@@ -36,7 +36,7 @@ func (s *Server) sourceSpec(open *ferryv1.OpenSource) (source.Config, sessions.S
 	if err := boundsSpec(spec, &cfg); err != nil {
 		return cfg, opts, err
 	}
-	if cfg.Settings, err = propertiesSpec(kafkaconf.Consumer, spec.GetProperties()); err != nil {
+	if cfg.Settings, err = s.propertiesSpec(kafkaconf.Consumer, spec.GetProperties()); err != nil {
 		return cfg, opts, err
 	}
 	if cfg.GroupID, err = groupSpec(spec.GetGroupId(), cfg.Settings, cfg.Start, cfg.Stop); err != nil {

@@ -27,6 +27,7 @@ func toStatus(err error) error {
 	}
 	var (
 		invalid     *connector.InvalidError
+		denied      *connector.DeniedError
 		notFound    *connector.NotFoundError
 		unavailable *connector.UnavailableError
 		order       *sessions.OrderError
@@ -39,6 +40,8 @@ func toStatus(err error) error {
 		return status.FromContextError(err).Err()
 	case errors.As(err, &dataLoss):
 		return status.Error(codes.DataLoss, err.Error())
+	case errors.As(err, &denied):
+		return status.Error(codes.PermissionDenied, err.Error())
 	case errors.As(err, &invalid):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.As(err, &notFound):

@@ -54,7 +54,7 @@ func TestCheckpointIdsMustIncrease(t *testing.T) {
 
 func TestClientIDs(t *testing.T) {
 	parse := func(props map[string]string) *kafkaconf.Settings {
-		s, err := kafkaconf.Parse(kafkaconf.Consumer, props)
+		s, err := kafkaconf.Parse(kafkaconf.Consumer, props, kafkaconf.Files{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,8 +11,14 @@ work=$(mktemp -d)
 ferry_log=${FERRY_CACHE_DIR:-.cache}/ferry-test.log
 mkdir -p "$(dirname "$ferry_log")"
 
+# Clients may name the harness's listeners and files, nothing else.
+allow=()
+for var in FERRY_TEST_KAFKA FERRY_TEST_KAFKA_SASL FERRY_TEST_KAFKA_SSL FERRY_TEST_KAFKA_SASL_SSL; do
+  [[ -n "${!var:-}" ]] && allow+=(--allow-bootstrap "${!var}")
+done
+[[ -n "${FERRY_TEST_KAFKA_CA:-}" ]] && allow+=(--allow-file-dir "$(dirname "$FERRY_TEST_KAFKA_CA")")
 bin/ferry serve --listen 127.0.0.1:0 --kafka "$FERRY_TEST_KAFKA" --addr-file "$work/addr" \
-  --log-level warn >"$ferry_log" 2>&1 &
+  "${allow[@]}" --log-level warn >"$ferry_log" 2>&1 &
 ferry_pid=$!
 stop_ferry() {
   kill -TERM "$ferry_pid" 2>/dev/null || true

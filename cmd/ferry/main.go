@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -71,6 +72,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	embeddedTopics := fs.String("embedded-topics", "demo:3", "topics the embedded broker starts with, name:partitions[,name:partitions...]")
 	clusters := clusterFlags{}
 	fs.Var(clusters, "cluster", "an extra named cluster, NAME=host:port[,host:port...]; repeatable")
+	var allowBootstrap, allowFileDirs listFlag
+	fs.Var(&allowBootstrap, "allow-bootstrap", "a Kafka address clients may name in cluster.bootstrap_servers, host:port or host:*; repeatable (default: none, clients name configured clusters)")
+	fs.Var(&allowFileDirs, "allow-file-dir", "an absolute directory whose files clients' properties may name (ssl.truststore.location, ...); repeatable (default: none)")
 	maxSessions := fs.Int("max-sessions", server.DefaultMaxSessions, "open sessions at most; more are refused with RESOURCE_EXHAUSTED")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for sessions to end")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -99,7 +103,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	clusters["default"] = def
 
-	srv, err := server.New(server.Config{Clusters: clusters, MaxSessions: *maxSessions, Logger: log})
+	for _, d := range allowFileDirs {
+		if !filepath.IsAbs(d) {
+			return fmt.Errorf("--allow-file-dir %q: must be an absolute path", d)
+		}
+	}
+	srv, err := server.New(server.Config{Clusters: clusters, MaxSessions: *maxSessions, Logger: log,
+		AllowedBootstrap: allowBootstrap, AllowedFileDirs: allowFileDirs})
 	if err != nil {
 		return err
 	}
@@ -136,6 +146,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 		<-errc
 		return nil
 	}
+}
+
+// listFlag collects a repeated flag; each value may also list several,
+// separated by commas.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, splitList(v)...)
+	return nil
 }
 
 func splitList(s string) []string {

@@ -76,8 +76,9 @@ type Settings struct {
 	// Ignored lists keys accepted but without effect, as in Flink.
 	Ignored []string
 
-	role               Role // the role Parse read the properties for
-	fetchMaxBytesSet   bool // fetch.max.bytes was given
+	role               Role  // the role Parse read the properties for
+	files              Files // the server files properties may name
+	fetchMaxBytesSet   bool  // fetch.max.bytes was given
 	autoCommit         bool
 	autoCommitInterval time.Duration
 	sec                security
@@ -290,11 +291,13 @@ var table = []Property{
 }
 
 // Parse checks every key of props against the table for role and returns the
-// resulting settings. An unknown key, a key of the other role or a bad value
-// is an *connector.InvalidError naming "properties[key]".
-func Parse(role Role, props map[string]string) (*Settings, error) {
+// resulting settings. Properties that name files on the server (truststores,
+// keystores) may name only what files allows. An unknown key, a key of the
+// other role, a bad value or a refused file is an *connector.InvalidError
+// naming "properties[key]".
+func Parse(role Role, props map[string]string, files Files) (*Settings, error) {
 	s := defaults()
-	s.role = role
+	s.role, s.files = role, files
 	keys := make([]string, 0, len(props))
 	for k := range props {
 		keys = append(keys, k)

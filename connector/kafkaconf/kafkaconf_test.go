@@ -39,7 +39,7 @@ func TestParse(t *testing.T) {
 			err: "none, gzip, snappy, lz4 or zstd"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Parse(tc.role, tc.props)
+			s, err := Parse(tc.role, tc.props, Files{})
 			if tc.err != "" {
 				var ie *connector.InvalidError
 				if !errors.As(err, &ie) || !strings.Contains(ie.Rule, tc.err) {
@@ -102,7 +102,7 @@ func TestSecurity(t *testing.T) {
 			err: `cannot read "/no/such/ca.pem" on the ferry server`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse(Consumer, tc.props)
+			_, err := Parse(Consumer, tc.props, Files{Dirs: []string{"/no/such"}})
 			if tc.err == "" {
 				if err != nil {
 					t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 
@@ -54,14 +53,6 @@ func parseJAAS(v string) (module, user, password string, err error) {
 	return m[1], user, password, nil
 }
 
-func readPEM(v string) ([]byte, error) {
-	b, err := os.ReadFile(v)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %q on the ferry server: %v", v, errors.Unwrap(err))
-	}
-	return b, nil
-}
-
 func pemType(v string, _ *Settings) error {
 	if v != "PEM" {
 		return fmt.Errorf("must be PEM, not %q: ferry reads PEM certificates and keys (convert JKS or PKCS12 with keytool/openssl)", v)
@@ -96,13 +87,13 @@ var securityTable = []Property{
 		}},
 	{Name: "ssl.truststore.type", Roles: Consumer | Producer, Default: "PEM", Option: "PEM only", apply: sslKey("ssl.truststore.type", pemType)},
 	{Name: "ssl.truststore.location", Roles: Consumer | Producer, Default: "(the system roots)", Option: "tls.Config.RootCAs from a PEM file on the ferry server",
-		apply: sslKey("ssl.truststore.location", func(v string, s *Settings) (err error) { s.sec.trustPEM, err = readPEM(v); return err })},
+		apply: sslKey("ssl.truststore.location", func(v string, s *Settings) (err error) { s.sec.trustPEM, err = readServerFile(v, s.files); return err })},
 	{Name: "ssl.truststore.certificates", Roles: Consumer | Producer, Default: "(none)", Option: "tls.Config.RootCAs from inline PEM",
 		apply: sslKey("ssl.truststore.certificates", func(v string, s *Settings) error { s.sec.trustPEM = []byte(v); return nil })},
 	{Name: "ssl.keystore.type", Roles: Consumer | Producer, Default: "PEM", Option: "PEM only", apply: sslKey("ssl.keystore.type", pemType)},
 	{Name: "ssl.keystore.location", Roles: Consumer | Producer, Default: "(no client certificate)", Option: "tls.Config.Certificates from a PEM file (key and chain) on the ferry server",
 		apply: sslKey("ssl.keystore.location", func(v string, s *Settings) error {
-			b, err := readPEM(v)
+			b, err := readServerFile(v, s.files)
 			s.sec.keyPEM, s.sec.certPEM = b, b
 			return err
 		})},

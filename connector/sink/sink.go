@@ -119,7 +119,7 @@ type KafkaWriter struct {
 // the restore state can no longer be committed.
 func Open(ctx context.Context, cfg Config) (Writer, error) {
 	if cfg.Settings == nil {
-		cfg.Settings, _ = kafkaconf.Parse(kafkaconf.Producer, nil)
+		cfg.Settings, _ = kafkaconf.Parse(kafkaconf.Producer, nil, kafkaconf.Files{})
 	}
 	opts := clientOpts(cfg)
 	cl, err := kgo.NewClient(opts...)

@@ -191,7 +191,7 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 		return nil, connector.Invalid("reader_index", "must be in [0, parallelism)")
 	}
 	if cfg.Settings == nil {
-		cfg.Settings, _ = kafkaconf.Parse(kafkaconf.Consumer, nil)
+		cfg.Settings, _ = kafkaconf.Parse(kafkaconf.Consumer, nil, kafkaconf.Files{})
 	}
 	opts := append(cfg.Settings.ClientOpts(cfg.Cluster, cfg.ClientID),
 		// Control records move a split's position (a barrier after a

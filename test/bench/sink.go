@@ -82,7 +82,7 @@ type writeBench struct {
 }
 
 func benchWrite(ctx context.Context, cfg config, rep *Report, fp *ferryProc, adm *kadm.Client) error {
-	settings, err := kafkaconf.Parse(kafkaconf.Producer, nil)
+	settings, err := kafkaconf.Parse(kafkaconf.Producer, nil, kafkaconf.Files{})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -56,8 +57,10 @@ func startFerry(t testing.TB) *ferry {
 			"default": {BootstrapServers: []string{addr}},
 			"main":    {BootstrapServers: []string{addr}},
 		},
-		HealthInterval: 200 * time.Millisecond,
-		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		HealthInterval:   200 * time.Millisecond,
+		AllowedBootstrap: harnessListeners(),
+		AllowedFileDirs:  harnessFileDirs(),
+		Logger:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +87,30 @@ func startFerry(t testing.TB) *ferry {
 		srv.Shutdown(ctx)
 	})
 	return f
+}
+
+// harnessListeners are the broker's listeners that test/kafka/with-kafka.sh
+// names: the only addresses the test server lets clients name.
+func harnessListeners() []string {
+	var out []string
+	for _, v := range os.Environ() {
+		name, val, _ := strings.Cut(v, "=")
+		if strings.HasPrefix(name, "FERRY_TEST_KAFKA") && !strings.Contains(val, "/") {
+			if _, _, err := net.SplitHostPort(val); err == nil {
+				out = append(out, val)
+			}
+		}
+	}
+	return out
+}
+
+// harnessFileDirs is the directory of the harness's CA and stores: the only
+// directory whose files the test server lets clients name.
+func harnessFileDirs() []string {
+	if ca := os.Getenv("FERRY_TEST_KAFKA_CA"); ca != "" {
+		return []string{filepath.Dir(ca)}
+	}
+	return nil
 }
 
 // testWriter sends server logs to the test log.
