@@ -10,9 +10,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
@@ -25,7 +27,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ferrykafka/ferry/connector"
+	"github.com/ferrykafka/ferry/connector/kafkaconf"
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
+	"github.com/ferrykafka/ferry/server/policy"
 	"github.com/ferrykafka/ferry/sessions"
 )
 
@@ -86,6 +90,7 @@ type Server struct {
 	grpc     *grpc.Server
 	health   *health.Server
 	registry *sessions.Registry
+	policy   atomic.Pointer[policy.Policy] // nil allows everything
 
 	stopping     chan struct{} // closed when Shutdown begins
 	stopOnce     sync.Once
@@ -98,6 +103,11 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if _, ok := cfg.Clusters["default"]; !ok {
 		return nil, fmt.Errorf("server: Config.Clusters needs a \"default\" cluster")
+	}
+	for name, cl := range cfg.Clusters {
+		if err := checkClusterProperties(cl); err != nil {
+			return nil, fmt.Errorf("server: cluster %q: %w", name, err)
+		}
 	}
 	if cfg.MaxSessions == 0 {
 		cfg.MaxSessions = DefaultMaxSessions
@@ -148,6 +158,32 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// checkClusterProperties parses the operator's properties of a cluster, and
+// of each principal's identity over them, for both roles, so that a bad key
+// fails at start, not at a client's open.
+func checkClusterProperties(cl connector.Cluster) error {
+	for principal, over := range cl.PrincipalProperties {
+		merged := maps.Clone(cl.Properties)
+		if merged == nil {
+			merged = map[string]string{}
+		}
+		maps.Copy(merged, over)
+		if err := parseBoth(merged); err != nil {
+			return fmt.Errorf("properties of principal %q: %w", principal, err)
+		}
+	}
+	return parseBoth(cl.Properties)
+}
+
+func parseBoth(props map[string]string) error {
+	for _, role := range []kafkaconf.Role{kafkaconf.Consumer, kafkaconf.Producer} {
+		if _, err := kafkaconf.Parse(role, kafkaconf.ForRole(role, props), kafkaconf.Files{Any: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Serve starts the health checker and serves on lis until Shutdown.
 func (s *Server) Serve(lis net.Listener) error {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -194,10 +230,13 @@ func (s *Server) setServing(st healthpb.HealthCheckResponse_ServingStatus) {
 func (s *Server) watchKafka(ctx context.Context) {
 	defer close(s.healthDone)
 	cluster := s.cfg.Clusters["default"]
+	// The operator's properties were checked in New.
+	st, _ := kafkaconf.Parse(kafkaconf.Consumer, kafkaconf.ForRole(kafkaconf.Consumer, cluster.Properties), kafkaconf.Files{Any: true})
+	opts := st.ClientOpts(cluster, "ferry-health")
 	last := healthpb.HealthCheckResponse_UNKNOWN
 	for {
 		st := healthpb.HealthCheckResponse_SERVING
-		if err := cluster.Ping(ctx, max(s.cfg.HealthInterval, minHealthTimeout)); err != nil {
+		if err := cluster.Ping(ctx, max(s.cfg.HealthInterval, minHealthTimeout), opts...); err != nil {
 			if ctx.Err() != nil {
 				return
 			}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"google.golang.org/grpc/codes"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ferrykafka/ferry/connector/sink"
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
+	"github.com/ferrykafka/ferry/server/policy"
 	"github.com/ferrykafka/ferry/sessions"
 )
 
@@ -20,6 +22,9 @@ type sinkStream struct {
 	stream ferryv1.SinkService_WriteServer
 	sess   *sessions.Sink
 	cfg    sink.Config
+
+	principal string
+	writable  map[string]bool // topics principal was allowed to write
 }
 
 // Write serves a sink session; see the proto for the protocol.
@@ -39,8 +44,12 @@ func (s *Server) Write(stream ferryv1.SinkService_WriteServer) error {
 // commits the restored transactions) and sends opened.
 func (s *Server) openSink(stream ferryv1.SinkService_WriteServer, open *ferryv1.OpenSink) (*sinkStream, error) {
 	ctx := stream.Context()
-	cfg, err := s.sinkSpec(open)
+	principal := principalOf(ctx)
+	cfg, err := s.sinkSpec(open, principal)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorizeSink(principal, cfg); err != nil {
 		return nil, err
 	}
 	sess, err := sessions.OpenSink(ctx, s.registry, cfg)
@@ -54,7 +63,7 @@ func (s *Server) openSink(stream ferryv1.SinkService_WriteServer, open *ferryv1.
 		sess.Abort()
 		return nil, err
 	}
-	return &sinkStream{srv: s, ctx: ctx, stream: stream, sess: sess, cfg: cfg}, nil
+	return &sinkStream{srv: s, ctx: ctx, stream: stream, sess: sess, cfg: cfg, principal: principal, writable: make(map[string]bool)}, nil
 }
 
 // serve runs the session until the client closes or anything fails, handing
@@ -106,9 +115,17 @@ func (w *sinkStream) onRecords(b *ferryv1.WriteBatch) (bool, error) {
 	if err != nil {
 		return true, toStatus(err)
 	}
+	if err := w.srv.authorizeRecords(w.principal, w.writable, recs, b.GetSequence()); err != nil {
+		return true, toStatus(err)
+	}
 	group, offsets, err := consumedOffsetsSpec(b, w.cfg.Guarantee)
 	if err != nil {
 		return true, toStatus(err)
+	}
+	if offsets != nil {
+		if err := w.srv.check(w.principal, policy.UseGroup, group); err != nil {
+			return true, toStatus(fmt.Errorf("records.consumed_offsets (batch sequence %d): %w", b.GetSequence(), err))
+		}
 	}
 	if err := w.sess.Write(w.ctx, b.GetSequence(), recs); err != nil {
 		return true, toStatus(err)

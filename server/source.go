@@ -43,8 +43,12 @@ func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
 // SplitFinished for every split that has nothing to read.
 func (s *Server) openSource(stream ferryv1.SourceService_ReadServer, open *ferryv1.OpenSource) (*sourceStream, error) {
 	ctx := stream.Context()
-	cfg, opts, err := s.sourceSpec(open)
+	principal := principalOf(ctx)
+	cfg, opts, err := s.sourceSpec(open, principal)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorizeSource(principal, &cfg); err != nil {
 		return nil, err
 	}
 	sess, err := sessions.OpenSource(ctx, s.registry, cfg, opts)

@@ -66,6 +66,7 @@ func bootstrapAllowed(patterns []string, addr string) bool {
 // *connector.NotFoundError that lists the configured names.
 func (s *Server) namedCluster(field, name string) (connector.Cluster, error) {
 	if cl, ok := s.cfg.Clusters[name]; ok {
+		cl.Name = name
 		return cl, nil
 	}
 	names := make([]string, 0, len(s.cfg.Clusters))
@@ -92,11 +93,38 @@ func parallelismSpec(p *int32, index int32, indexField string) (idx, n int, err 
 	return int(index), int(par), nil
 }
 
-// propertiesSpec parses the Kafka properties of a spec for role, naming a
-// bad key as open.spec.properties["key"]. Files they name must lie under
-// Config.AllowedFileDirs.
-func (s *Server) propertiesSpec(role kafkaconf.Role, props map[string]string) (*kafkaconf.Settings, error) {
-	st, err := kafkaconf.Parse(role, props, kafkaconf.Files{Dirs: s.cfg.AllowedFileDirs})
+// propertiesSpec parses the Kafka properties of a session for role: the
+// operator's properties of the cluster (with the principal's own Kafka
+// identity over them, when the operator gave it one), then the spec's. A
+// spec may not change the security of a cluster whose security the operator
+// configured; files the spec names must lie under Config.AllowedFileDirs.
+// A bad key is named as open.spec.properties["key"].
+func (s *Server) propertiesSpec(role kafkaconf.Role, cl connector.Cluster, principal string, props map[string]string) (*kafkaconf.Settings, error) {
+	merged := make(map[string]string, len(cl.Properties)+len(props))
+	operatorSecurity := false
+	var operatorFiles []string
+	for _, m := range []map[string]string{cl.Properties, cl.PrincipalProperties[principal]} {
+		for k, v := range kafkaconf.ForRole(role, m) {
+			merged[k] = v
+			operatorSecurity = operatorSecurity || kafkaconf.IsSecurity(k)
+			if strings.HasSuffix(k, ".location") {
+				operatorFiles = append(operatorFiles, v)
+			}
+		}
+	}
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if operatorSecurity && kafkaconf.IsSecurity(k) {
+			return nil, &connector.DeniedError{Principal: principal, Operation: "set", Resource: fmt.Sprintf("property %q of cluster %q (open.spec.properties)", k, cl.Name),
+				Reason: "the operator's cluster config sets how ferry authenticates to this cluster"}
+		}
+		merged[k] = props[k]
+	}
+	st, err := kafkaconf.Parse(role, merged, kafkaconf.Files{Dirs: s.cfg.AllowedFileDirs, Paths: operatorFiles})
 	if ie, ok := err.(*connector.InvalidError); ok {
 		return nil, connector.Invalid("open.spec."+ie.Field, "%s", ie.Rule)
 	}

@@ -12,11 +12,11 @@ import (
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
 )
 
-// sinkSpec turns a sink open into the writer's configuration, checking the
+// sinkSpec turns a sink open of principal into the writer's configuration, checking the
 // spec part by part in the order of KafkaSinkBuilder: cluster, delivery
 // guarantee and transactional id prefix, partitioner, properties, restore
 // state.
-func (s *Server) sinkSpec(open *ferryv1.OpenSink) (sink.Config, error) {
+func (s *Server) sinkSpec(open *ferryv1.OpenSink, principal string) (sink.Config, error) {
 	var cfg sink.Config
 	spec := open.GetSpec()
 	if spec == nil {
@@ -36,7 +36,7 @@ func (s *Server) sinkSpec(open *ferryv1.OpenSink) (sink.Config, error) {
 		return cfg, err
 	}
 	cfg.DefaultTopic = spec.GetDefaultTopic()
-	if cfg.Settings, err = s.propertiesSpec(kafkaconf.Producer, spec.GetProperties()); err != nil {
+	if cfg.Settings, err = s.propertiesSpec(kafkaconf.Producer, cfg.Cluster, principal, spec.GetProperties()); err != nil {
 		return cfg, err
 	}
 	cfg.TransactionalIDPrefix = spec.GetTransactionalIdPrefix()

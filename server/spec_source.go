@@ -12,11 +12,11 @@ import (
 	"github.com/ferrykafka/ferry/sessions"
 )
 
-// sourceSpec turns a source open into the reader's configuration and the
-// session's options, checking the spec part by part in the order of
+// sourceSpec turns a source open of principal into the reader's
+// configuration and the session's options, checking the spec part by part in the order of
 // KafkaSourceBuilder: cluster, subscription, offsets, properties (and the
 // group id they may carry), restore state, watermarks.
-func (s *Server) sourceSpec(open *ferryv1.OpenSource) (source.Config, sessions.SourceOptions, error) {
+func (s *Server) sourceSpec(open *ferryv1.OpenSource, principal string) (source.Config, sessions.SourceOptions, error) {
 	var cfg source.Config
 	var opts sessions.SourceOptions
 	spec := open.GetSpec()
@@ -36,7 +36,7 @@ func (s *Server) sourceSpec(open *ferryv1.OpenSource) (source.Config, sessions.S
 	if err := boundsSpec(spec, &cfg); err != nil {
 		return cfg, opts, err
 	}
-	if cfg.Settings, err = s.propertiesSpec(kafkaconf.Consumer, spec.GetProperties()); err != nil {
+	if cfg.Settings, err = s.propertiesSpec(kafkaconf.Consumer, cfg.Cluster, principal, spec.GetProperties()); err != nil {
 		return cfg, opts, err
 	}
 	if cfg.GroupID, err = groupSpec(spec.GetGroupId(), cfg.Settings, cfg.Start, cfg.Stop); err != nil {

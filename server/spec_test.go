@@ -173,7 +173,7 @@ func TestSourceSpecRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			open := &ferryv1.OpenSource{Spec: &ferryv1.SourceSpec{Topics: &ferryv1.TopicList{Topics: []string{topic}}, Boundedness: ferryv1.Boundedness_BOUNDEDNESS_BOUNDED}}
 			tc.mod(open)
-			_, _, err := s.sourceSpec(open)
+			_, _, err := s.sourceSpec(open, "")
 			checkStatus(t, err, tc.code, tc.says)
 		})
 	}
@@ -208,7 +208,7 @@ func TestSinkSpecRules(t *testing.T) {
 			[]string{"open.restore.transactions[0].producer_epoch", "0..32767"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := s.sinkSpec(tc.open)
+			_, err := s.sinkSpec(tc.open, "")
 			checkStatus(t, err, codes.InvalidArgument, tc.says)
 		})
 	}

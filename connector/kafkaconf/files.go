@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -22,8 +23,11 @@ type Files struct {
 	// Dirs are absolute directories whose files (at any depth) properties
 	// may name. Empty (the default) refuses every path.
 	Dirs []string
-	// Any allows any path: for the operator's own cluster properties, never
-	// for a client's.
+	// Paths are single files properties may name wherever they are: those
+	// of the operator's own cluster properties, never a client's.
+	Paths []string
+	// Any allows any path: for the operator's own configuration, never for
+	// a client's.
 	Any bool
 }
 
@@ -31,7 +35,7 @@ type Files struct {
 // cleaned absolute form (symbolic links are checked when the file is
 // opened, see readServerFile).
 func (f Files) allowed(path string) bool {
-	if f.Any {
+	if f.Any || slices.Contains(f.Paths, path) {
 		return true
 	}
 	if !filepath.IsAbs(path) {
@@ -55,7 +59,7 @@ func readServerFile(path string, f Files) ([]byte, error) {
 	if !f.allowed(path) {
 		return nil, refused
 	}
-	if !f.Any {
+	if !f.Any && !slices.Contains(f.Paths, path) {
 		// A link inside an allowed directory must not lead out of it.
 		real, err := filepath.EvalSymlinks(path)
 		if err != nil {
@@ -88,4 +92,11 @@ func readServerFile(path string, f Files) ([]byte, error) {
 		return nil, fmt.Errorf("%q has more than the %d bytes a store or key file may have", path, MaxFileBytes)
 	}
 	return b, nil
+}
+
+// IsSecurity reports whether key configures how clients authenticate to
+// Kafka or reach it (security.protocol, sasl.*, ssl.*): keys a client may
+// not set on a cluster whose security the operator configured.
+func IsSecurity(key string) bool {
+	return key == "security.protocol" || strings.HasPrefix(key, "sasl.") || strings.HasPrefix(key, "ssl.")
 }

@@ -303,11 +303,6 @@ func Parse(role Role, props map[string]string, files Files) (*Settings, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	all := Table()
-	byName := make(map[string]*Property, len(all))
-	for i := range all {
-		byName[all[i].Name] = &all[i]
-	}
 	for _, k := range keys {
 		field := "properties[" + strconv.Quote(k) + "]"
 		p, ok := byName[k]
@@ -335,6 +330,28 @@ func Parse(role Role, props map[string]string, files Files) (*Settings, error) {
 	}
 	return s, nil
 }
+
+// ForRole returns the keys of props that apply to role, and the unknown
+// ones (so that Parse names them): the operator's cluster properties serve
+// sources and sinks alike, each takes its own.
+func ForRole(role Role, props map[string]string) map[string]string {
+	out := make(map[string]string, len(props))
+	for k, v := range props {
+		if p, ok := byName[k]; !ok || p.Roles&role != 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// byName indexes Table by key.
+var byName = func() map[string]Property {
+	m := make(map[string]Property)
+	for _, p := range Table() {
+		m[p.Name] = p
+	}
+	return m
+}()
 
 func ignore(string, *Settings) error { return nil }
 

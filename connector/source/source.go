@@ -98,6 +98,10 @@ type Config struct {
 	Topics     []string
 	Pattern    *regexp.Regexp
 	Partitions []TopicPartition
+	// TopicFilter, when set, hides topics from a Pattern subscription (at
+	// open and in discovery): the topics the session's principal may not
+	// read, as Kafka's ACL-filtered metadata would.
+	TopicFilter func(topic string) bool
 	// ReaderIndex in [0, Parallelism).
 	ReaderIndex int
 	// Parallelism >= 1.
@@ -367,7 +371,7 @@ func subscribeOnce(ctx context.Context, adm *kadm.Client, cfg Config) ([]TopicPa
 	switch {
 	case cfg.Pattern != nil:
 		for t, td := range md.Topics {
-			if td.Err == nil && !td.IsInternal && cfg.Pattern.MatchString(t) {
+			if td.Err == nil && !td.IsInternal && cfg.Pattern.MatchString(t) && (cfg.TopicFilter == nil || cfg.TopicFilter(t)) {
 				for p := range td.Partitions {
 					out = append(out, TopicPartition{t, p})
 				}
