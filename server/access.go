@@ -3,11 +3,14 @@ package server
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/grpc"
 
 	"github.com/ferrykafka/ferry/connector/sink"
 	"github.com/ferrykafka/ferry/connector/source"
+	"github.com/ferrykafka/ferry/server/authn"
 	"github.com/ferrykafka/ferry/server/policy"
 )
 
@@ -109,4 +112,41 @@ const maxRememberedTopics = 1024
 
 // principalOf is the authenticated principal of a call, or "" when the
 // server authenticates nobody.
-func principalOf(ctx context.Context) string { return "" }
+func principalOf(ctx context.Context) string {
+	p, _ := authn.FromContext(ctx)
+	return p.Name
+}
+
+// adminServices are the operator's services: only admin principals may call
+// them (server reflection describes every service, so it follows the
+// policy too).
+var adminServices = []string{"grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}
+
+func isAdminMethod(fullMethod string) bool {
+	for _, svc := range adminServices {
+		if strings.HasPrefix(fullMethod, "/"+svc+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// adminOnlyUnary and adminOnlyStream refuse the admin services to principals
+// the policy does not make admin. They run after authentication.
+func (s *Server) adminOnlyUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	if isAdminMethod(info.FullMethod) {
+		if err := s.check(principalOf(ctx), policy.Administer, info.FullMethod); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	return next(ctx, req)
+}
+
+func (s *Server) adminOnlyStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+	if isAdminMethod(info.FullMethod) {
+		if err := s.check(principalOf(ss.Context()), policy.Administer, info.FullMethod); err != nil {
+			return toStatus(err)
+		}
+	}
+	return next(srv, ss)
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -29,6 +30,7 @@ import (
 	"github.com/ferrykafka/ferry/connector"
 	"github.com/ferrykafka/ferry/connector/kafkaconf"
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
+	"github.com/ferrykafka/ferry/server/authn"
 	"github.com/ferrykafka/ferry/server/policy"
 	"github.com/ferrykafka/ferry/sessions"
 )
@@ -59,6 +61,14 @@ type Config struct {
 	// may name (ssl.truststore.location, ...). Empty (the default) refuses
 	// every client-given path; see kafkaconf.Files.
 	AllowedFileDirs []string
+	// Authenticator authenticates clients (TLS, mTLS, tokens, JWT) and
+	// gives each call its principal; nil (the default) authenticates nobody
+	// and every client may do everything, which cmd/ferry allows on
+	// loopback only.
+	Authenticator *authn.Authenticator
+	// Policy is what each principal may do; nil allows everything. Replace
+	// it while serving with SetPolicy.
+	Policy *policy.Policy
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -128,9 +138,26 @@ func New(cfg Config) (*Server, error) {
 		registry: sessions.NewRegistry(cfg.MaxSessions),
 		stopping: make(chan struct{}),
 	}
+	s.policy.Store(cfg.Policy)
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.StartCall, logging.FinishCall)}
 	recoverOpts := []recovery.Option{recovery.WithRecoveryHandlerContext(s.recovered)}
-	s.grpc = grpc.NewServer(
+	unary := []grpc.UnaryServerInterceptor{
+		logging.UnaryServerInterceptor(slogAdapter(s.log), logOpts...),
+		recovery.UnaryServerInterceptor(recoverOpts...),
+	}
+	stream := []grpc.StreamServerInterceptor{
+		logging.StreamServerInterceptor(slogAdapter(s.log), logOpts...),
+		recovery.StreamServerInterceptor(recoverOpts...),
+	}
+	var serverOpts []grpc.ServerOption
+	if a := cfg.Authenticator; a != nil {
+		unary = append(unary, a.UnaryServerInterceptor(), s.adminOnlyUnary)
+		stream = append(stream, a.StreamServerInterceptor(), s.adminOnlyStream)
+		if tc := a.TLSConfig(); tc != nil {
+			serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(tc)))
+		}
+	}
+	s.grpc = grpc.NewServer(append(serverOpts,
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		// Record batches are large: fewer, larger socket writes and reads
 		// cost less CPU than gRPC's 32 KiB defaults.
@@ -141,15 +168,9 @@ func New(cfg Config) (*Server, error) {
 		// Record batches are encoded from the fetched records without a
 		// copy (see recordsMessage); everything else is plain proto.
 		grpc.ForceServerCodecV2(newWireCodec()),
-		grpc.ChainUnaryInterceptor(
-			logging.UnaryServerInterceptor(slogAdapter(s.log), logOpts...),
-			recovery.UnaryServerInterceptor(recoverOpts...),
-		),
-		grpc.ChainStreamInterceptor(
-			logging.StreamServerInterceptor(slogAdapter(s.log), logOpts...),
-			recovery.StreamServerInterceptor(recoverOpts...),
-		),
-	)
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
+	)...)
 	ferryv1.RegisterSourceServiceServer(s.grpc, s)
 	ferryv1.RegisterSinkServiceServer(s.grpc, s)
 	healthpb.RegisterHealthServer(s.grpc, s.health)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferrykafka/ferry/connector"
 	"github.com/ferrykafka/ferry/connector/kafkaconf"
+	"github.com/ferrykafka/ferry/server/authn"
 	"github.com/ferrykafka/ferry/server/policy"
 )
 
@@ -24,13 +25,14 @@ type fileConfig struct {
 	// Insecure allows serving a non-loopback address without TLS and
 	// authentication; --insecure overrides it. Logged loudly.
 	Insecure bool `json:"insecure"`
-	// TLS is ferry's own certificate, reloaded when its files change.
-	TLS *tlsConfig `json:"tls"`
+	// TLS is ferry's own certificate (reloaded when its files change) and
+	// the client CA of mTLS; see authn.TLS.
+	TLS authn.TLS `json:"tls"`
 	// TokensFile holds "principal sha256:<hex>" lines: hashes of bearer
-	// tokens (ferry hash-token prints one), reloaded when it changes.
+	// tokens (`ferry hash-token` prints one), reloaded when it changes.
 	TokensFile string `json:"tokens_file"`
-	// JWT checks bearer JWTs against a local JWKS file.
-	JWT *jwtConfig `json:"jwt"`
+	// JWT checks bearer JWTs against a local JWKS file; see authn.JWT.
+	JWT authn.JWT `json:"jwt"`
 	// HealthPublic lets anyone call grpc.health.v1.Health (load
 	// balancers); otherwise health needs authentication like the rest.
 	HealthPublic bool `json:"health_public"`
@@ -44,23 +46,6 @@ type fileConfig struct {
 	// Principals are the policy: the rights of each authenticated name.
 	// Reloaded when the file changes; a bad file keeps the old policy.
 	Principals map[string]rightsConfig `json:"principals"`
-}
-
-type tlsConfig struct {
-	CertFile          string `json:"cert_file"`
-	KeyFile           string `json:"key_file"`
-	ClientCAFile      string `json:"client_ca_file"`
-	RequireClientCert bool   `json:"require_client_cert"`
-	// PrincipalFrom is "auto" (URI SAN, else subject CN), "uri_san" or
-	// "subject_cn".
-	PrincipalFrom string `json:"principal_from"`
-}
-
-type jwtConfig struct {
-	JWKSFile       string `json:"jwks_file"`
-	Issuer         string `json:"issuer"`
-	Audience       string `json:"audience"`
-	PrincipalClaim string `json:"principal_claim"`
 }
 
 type clusterConfig struct {
@@ -178,7 +163,7 @@ func (c *fileConfig) clusters() map[string]connector.Cluster {
 	return out
 }
 
-// authEnabled reports whether the file configures any authentication.
-func (c *fileConfig) authEnabled() bool {
-	return c.TokensFile != "" || c.JWT != nil || (c.TLS != nil && c.TLS.ClientCAFile != "")
+// authn returns the authentication part; skip exempts methods.
+func (c *fileConfig) authn(skip func(string) bool) authn.Config {
+	return authn.Config{TLS: c.TLS, TokensFile: c.TokensFile, JWT: c.JWT, Skip: skip}
 }

@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -26,6 +27,8 @@ import (
 
 	"github.com/ferrykafka/ferry/connector"
 	"github.com/ferrykafka/ferry/server"
+	"github.com/ferrykafka/ferry/server/authn"
+	"github.com/ferrykafka/ferry/server/policy"
 )
 
 func main() {
@@ -36,6 +39,7 @@ func main() {
 }
 
 const usage = `Usage: ferry serve [flags]
+       ferry hash-token < token   (prints the line of a tokens file's hash)
 
 Serves the ferry.v1 API (SourceService, SinkService), grpc.health.v1.Health
 and server reflection. Flags:
@@ -60,14 +64,19 @@ func (c clusterFlags) Set(v string) error {
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "hash-token" {
+		return hashToken(os.Stdin, stdout)
+	}
 	if len(args) == 0 || args[0] != "serve" {
 		fmt.Fprint(stderr, usage)
-		return errors.New(`the only command is "serve"`)
+		return errors.New(`the commands are "serve" and "hash-token"`)
 	}
 	fs := flag.NewFlagSet("ferry serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	listen := fs.String("listen", "127.0.0.1:50051", "address to serve gRPC on (port 0 picks a free one)")
+	configPath := fs.String("config", "", "the operator's config file (JSON): listener, TLS, authentication, clusters with credentials, principals' rights; flags override it")
+	listen := fs.String("listen", "127.0.0.1:50051", "address to serve gRPC on (port 0 picks a free one); without TLS and authentication only a loopback address")
+	insecure := fs.Bool("insecure", false, "serve a non-loopback address without TLS and authentication: every client that reaches the port may do everything (logged loudly)")
 	kafka := fs.String("kafka", "", "bootstrap servers of the default Kafka cluster, host:port[,host:port...]; empty starts an embedded broker (kfake)")
 	embeddedTopics := fs.String("embedded-topics", "demo:3", "topics the embedded broker starts with, name:partitions[,name:partitions...]")
 	clusters := clusterFlags{}
@@ -82,14 +91,39 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
+	var err error
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	def := connector.Cluster{BootstrapServers: splitList(*kafka)}
-	if *kafka == "" {
+	fc := &fileConfig{}
+	if *configPath != "" {
+		if fc, err = loadConfig(*configPath); err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if fc.Listen != "" && !set["listen"] {
+		*listen = fc.Listen
+	}
+	*insecure = *insecure || fc.Insecure
+	for name, cl := range fc.clusters() {
+		if _, ok := clusters[name]; !ok {
+			clusters[name] = cl
+		}
+	}
+	allowBootstrap = append(allowBootstrap, fc.AllowBootstrap...)
+	allowFileDirs = append(allowFileDirs, fc.AllowFileDirs...)
+
+	def := clusters["default"]
+	def.Name = "default"
+	if *kafka != "" || len(def.BootstrapServers) == 0 {
+		def.BootstrapServers = splitList(*kafka)
+	}
+	if len(def.BootstrapServers) == 0 {
 		fake, err := embeddedBroker(*embeddedTopics)
 		if err != nil {
 			return err
@@ -108,10 +142,35 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--allow-file-dir %q: must be an absolute path", d)
 		}
 	}
+	var skip func(string) bool
+	if fc.HealthPublic {
+		skip = authn.SkipServices("grpc.health.v1.Health")
+	}
+	var auth *authn.Authenticator
+	var pol *policy.Policy
+	if ac := fc.authn(skip); ac.TLS.CertFile != "" || ac.TokensFile != "" || ac.JWT.JWKSFile != "" {
+		if auth, err = authn.New(ac, log); err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+		defer auth.Close()
+		if auth.Enabled() {
+			pol, _ = fc.policy() // checked by loadConfig
+		}
+	}
+	if pol == nil && len(fc.Principals) > 0 {
+		return errors.New("--config: principals need an authentication method (tls.client_ca_file, tokens_file or jwt)")
+	}
+	if err := checkExposure(*listen, auth, *insecure, log); err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{Clusters: clusters, MaxSessions: *maxSessions, Logger: log,
-		AllowedBootstrap: allowBootstrap, AllowedFileDirs: allowFileDirs})
+		AllowedBootstrap: allowBootstrap, AllowedFileDirs: allowFileDirs, Authenticator: auth, Policy: pol})
 	if err != nil {
 		return err
+	}
+	if *configPath != "" && pol != nil {
+		stop := watchPolicy(*configPath, srv, log)
+		defer stop()
 	}
 	// Catch signals before announcing the address, so that whoever reads it
 	// can stop ferry gracefully at once.
@@ -198,4 +257,19 @@ Read topic demo from the start, bounded:
   grpcurl -plaintext -d '{"open": {"spec": {"topics": {"topics": ["demo"]}, "boundedness": "BOUNDEDNESS_BOUNDED"}}}' %[1]s ferry.v1.SourceService/Read
 
 `, addr)
+}
+
+// hashToken reads a bearer token from in (one line) and prints its hash as
+// a tokens file stores it, so that the token itself is never written down.
+func hashToken(in io.Reader, out io.Writer) error {
+	line, err := bufio.NewReader(io.LimitReader(in, 64<<10)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	tok := strings.TrimSpace(line)
+	if tok == "" {
+		return errors.New("hash-token: give the token on standard input")
+	}
+	_, err = fmt.Fprintln(out, authn.HashToken(tok))
+	return err
 }
