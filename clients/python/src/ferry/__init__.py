@@ -18,7 +18,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import grpc
 
-from ferry import v1
+from ferry import _security, v1
 
 __version__ = "0.1.0"
 
@@ -31,6 +31,11 @@ def connect(
     *,
     credentials: Optional[grpc.ChannelCredentials] = None,
     options: Optional[Sequence[ChannelOption]] = None,
+    tls: Optional[bool] = None,
+    ca_file: Optional[str] = None,
+    cert_file: Optional[str] = None,
+    key_file: Optional[str] = None,
+    token: Optional[str] = None,
 ) -> grpc.Channel:
     """Open a gRPC channel to a ferry server.
 
@@ -39,22 +44,56 @@ def connect(
     explicitly. Close the channel with ``channel.close()`` or use it as a
     context manager.
 
+    A secured ferry (TLS, client certificates, tokens)::
+
+        ferry.connect("ferry.example:50051", ca_file="ca.pem", token=token)
+        ferry.connect("ferry.example:50051", ca_file="ca.pem",
+                      cert_file="client.pem", key_file="client-key.pem")
+
     Args:
         address: The server's ``host:port``.
-        credentials: TLS credentials (``grpc.ssl_channel_credentials(...)``);
-            ``None`` opens a plaintext channel.
+        credentials: gRPC channel credentials for anything the arguments
+            below do not cover (then none of ``tls``, ``ca_file``,
+            ``cert_file``, ``key_file`` may be given); ``None`` and none of
+            them opens a plaintext channel.
         options: gRPC channel arguments as ``(name, value)`` pairs.
+        tls: ``True`` for TLS trusting the system's root CAs when no
+            ``ca_file`` is given; ``None`` (the default) means TLS exactly
+            when ``ca_file`` or ``cert_file`` is given.
+        ca_file: PEM file of the CA(s) that signed ferry's certificate;
+            implies TLS.
+        cert_file: PEM file of a client certificate (chain, leaf first) for
+            mTLS; requires ``key_file``, its PEM private key.
+        key_file: The client certificate's private key (PEM).
+        token: A bearer token or JWT, sent as ``authorization: Bearer ...``
+            with every call. It needs TLS, except to a loopback address
+            (``127.0.0.1``, ``::1``, ``localhost``) for development, where
+            gRPC checks that the peer is really local.
+
+    Files are read here (at most 1 MiB each). Raises ValueError naming the
+    file when one cannot be read or holds no PEM, for contradicting
+    arguments, and for a token without TLS to a non-loopback address. A
+    token never appears in an error message.
 
     Returns:
         A channel to pass to ``ferry.v1.service_pb2_grpc.SourceServiceStub``
-        or ``SinkServiceStub``.
+        or ``SinkServiceStub``, or to the builders' ``set_channel``.
     """
     if not address:
         raise ValueError("address must be host:port, got an empty string")
+    creds = _security.channel_credentials(
+        address,
+        credentials=credentials,
+        tls=tls,
+        ca_file=ca_file,
+        cert_file=cert_file,
+        key_file=key_file,
+        token=token,
+    )
     opts = list(options) if options is not None else None
-    if credentials is None:
+    if creds is None:
         return grpc.insecure_channel(address, options=opts)
-    return grpc.secure_channel(address, credentials, options=opts)
+    return grpc.secure_channel(address, creds, options=opts)
 
 
 # The Flink-style facade (imported last: it uses connect()).

@@ -26,6 +26,7 @@ from typing import (
 import grpc
 from google.protobuf.message import Message
 
+from ferry import _security
 from ferry.flink.errors import FerryError
 from ferry.v1 import common_pb2, service_pb2_grpc
 
@@ -244,12 +245,18 @@ _NO_SERVER = "set_ferry_address(...) or set_channel(...) is required"
 class _Endpoint:
     """Where a built source or sink opens its sessions: the caller's channel,
     which every session shares and none closes, or else the address of a
-    server, for which each session opens a channel of its own and closes it
-    with the session."""
+    server, for which each session opens a channel of its own (with
+    ``credentials``, None for plaintext) and closes it with the session."""
 
-    def __init__(self, channel: Optional[grpc.Channel], address: Optional[str]) -> None:
+    def __init__(
+        self,
+        channel: Optional[grpc.Channel],
+        address: Optional[str],
+        credentials: Optional[grpc.ChannelCredentials] = None,
+    ) -> None:
         self.channel = channel
         self.address = address
+        self.credentials = credentials
 
     def open(
         self,
@@ -289,7 +296,7 @@ class _Endpoint:
             # Imported here: the ferry package imports this one last.
             from ferry import connect
 
-            return connect(self.address), True
+            return connect(self.address, credentials=self.credentials), True
         raise ValueError(_NO_SERVER)
 
 
@@ -305,6 +312,8 @@ class _Builder:
         self._properties: Dict[str, str] = {}
         self._channel: Optional[grpc.Channel] = None
         self._address: Optional[str] = None
+        self._tls: Optional[_Tls] = None
+        self._token: Optional[str] = None
 
     def set_bootstrap_servers(self: _BuilderT, bootstrap_servers: str) -> _BuilderT:
         """A comma-separated list of host:port; not set means the server's default cluster."""
@@ -333,14 +342,60 @@ class _Builder:
         return self
 
     def set_channel(self: _BuilderT, channel: grpc.Channel) -> _BuilderT:
-        """A channel (from ferry.connect) to use; readers and writers never close it."""
+        """A channel (from ferry.connect) to use; readers and writers never close it.
+        It carries its own credentials: ``ferry.connect(address, ca_file=...,
+        token=...)``."""
         self._channel = channel
         return self
 
-    def _require_server(self) -> None:
-        """Raises ValueError when neither a channel nor an address is set."""
-        if self._channel is None and not self._address:
+    def set_ferry_tls(
+        self: _BuilderT,
+        ca_file: Optional[str] = None,
+        cert_file: Optional[str] = None,
+        key_file: Optional[str] = None,
+    ) -> _BuilderT:
+        """TLS to the server of ``set_ferry_address``: ``ca_file`` is the PEM
+        file of the CA that signed ferry's certificate (None trusts the
+        system's root CAs); ``cert_file`` and ``key_file`` are a client
+        certificate and its key for mTLS. Files are read by ``build()``."""
+        self._tls = _Tls(ca_file, cert_file, key_file)
+        return self
+
+    def set_ferry_token(self: _BuilderT, token: str) -> _BuilderT:
+        """A bearer token or JWT sent as ``authorization: Bearer ...`` with
+        every call to the server of ``set_ferry_address``. It needs
+        ``set_ferry_tls`` unless the address is a loopback one."""
+        _security.check_token(token)
+        self._token = token
+        return self
+
+    def _endpoint(self) -> _Endpoint:
+        """Where the built source or sink opens sessions. Raises ValueError
+        when neither a channel nor an address is set, when TLS or a token is
+        set with a channel (which has its own credentials), and as
+        ``ferry.connect`` does for files and a token without TLS."""
+        secured = self._tls is not None or self._token is not None
+        if self._channel is not None:
+            if secured:
+                raise ValueError(
+                    "set_ferry_tls and set_ferry_token apply to set_ferry_address; a channel from "
+                    "set_channel carries its own credentials (ferry.connect(address, ca_file=..., token=...))"
+                )
+            return _Endpoint(self._channel, None)
+        if not self._address:
             raise ValueError(_NO_SERVER)
+        if not secured:
+            return _Endpoint(None, self._address)
+        tls = self._tls
+        credentials = _security.channel_credentials(
+            self._address,
+            tls=True if tls is not None else None,
+            ca_file=tls.ca_file if tls is not None else None,
+            cert_file=tls.cert_file if tls is not None else None,
+            key_file=tls.key_file if tls is not None else None,
+            token=self._token,
+        )
+        return _Endpoint(None, self._address, credentials)
 
     def _fill_cluster(self, cluster: common_pb2.Cluster) -> None:
         """Fills the spec's cluster field (pass ``spec.cluster``) if a cluster
@@ -351,6 +406,15 @@ class _Builder:
             cluster.CopyFrom(common_pb2.Cluster(bootstrap_servers=servers))
         elif self._cluster_name is not None:
             cluster.CopyFrom(common_pb2.Cluster(name=self._cluster_name))
+
+
+@dataclass(frozen=True)
+class _Tls:
+    """The files of ``set_ferry_tls``."""
+
+    ca_file: Optional[str]
+    cert_file: Optional[str]
+    key_file: Optional[str]
 
 
 def _prop(value: Any) -> str:

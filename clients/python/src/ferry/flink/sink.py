@@ -286,15 +286,14 @@ class KafkaSink(Generic[T]):
         writer_index: int,
         parallelism: int,
         batch_size: int,
-        channel: Optional[grpc.Channel],
-        address: Optional[str],
+        endpoint: _Endpoint,
     ) -> None:
         self._spec = spec
         self._serializer = serializer
         self._writer_index = writer_index
         self._parallelism = parallelism
         self._batch_size = batch_size
-        self._endpoint = _Endpoint(channel, address)
+        self._endpoint = endpoint
 
     @staticmethod
     def builder() -> "KafkaSinkBuilder[Any]":
@@ -380,7 +379,7 @@ class KafkaSinkBuilder(_Builder, Generic[T]):
         return self
 
     def build(self) -> KafkaSink[T]:
-        self._require_server()
+        endpoint = self._endpoint()
         if self._serializer is None:
             raise ValueError("set_record_serializer(...) is required")
         spec = sink_pb2.SinkSpec(
@@ -399,8 +398,7 @@ class KafkaSinkBuilder(_Builder, Generic[T]):
             self._writer_index,
             self._parallelism,
             self._batch_size,
-            self._channel,
-            self._address,
+            endpoint,
         )
 
 

@@ -56,14 +56,13 @@ class KafkaSource(Generic[T]):
         deserializer: DeserializationSchema[T],
         reader_index: int,
         parallelism: int,
-        channel: Optional[grpc.Channel],
-        address: Optional[str],
+        endpoint: _Endpoint,
     ) -> None:
         self._spec = spec
         self._deserializer = deserializer
         self._reader_index = reader_index
         self._parallelism = parallelism
-        self._endpoint = _Endpoint(channel, address)
+        self._endpoint = endpoint
 
     @staticmethod
     def builder() -> "KafkaSourceBuilder[Optional[bytes]]":
@@ -174,7 +173,7 @@ class KafkaSourceBuilder(_Builder, Generic[T]):
         return self
 
     def build(self) -> KafkaSource[T]:
-        self._require_server()
+        endpoint = self._endpoint()
         spec = source_pb2.SourceSpec(boundedness=self._boundedness, properties=self._properties)
         self._fill_cluster(spec.cluster)
         if self._topics is not None:
@@ -202,8 +201,7 @@ class KafkaSourceBuilder(_Builder, Generic[T]):
             cast(DeserializationSchema[T], self._deserializer),
             self._reader_index,
             self._parallelism,
-            self._channel,
-            self._address,
+            endpoint,
         )
 
 

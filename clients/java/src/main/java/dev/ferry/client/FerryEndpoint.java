@@ -1,12 +1,14 @@
 package dev.ferry.client;
 
+import io.grpc.ChannelCredentials;
 import io.grpc.ManagedChannel;
 import java.util.function.Consumer;
 
 /**
  * Where a built {@link KafkaSource} or {@link KafkaSink} opens its sessions: the caller's channel,
  * which every session shares and none shuts down, or else the address of a ferry server, for which
- * each session opens a channel of its own and shuts it down when it ends.
+ * each session opens a channel of its own (with the endpoint's credentials) and shuts it down when it
+ * ends. {@link FerryClientBuilder#endpoint()} makes one.
  */
 final class FerryEndpoint {
   /** Starts a session on a channel; {@code ownsChannel} says the session shuts the channel down. */
@@ -17,20 +19,16 @@ final class FerryEndpoint {
 
   private final ManagedChannel channel;
   private final String address;
+  private final ChannelCredentials credentials;
 
   /**
-   * The caller's channel or, when it is null, the server's address.
-   *
-   * @param channel the caller's channel, or null
-   * @param address the server's host:port, used when {@code channel} is null
-   * @throws IllegalStateException if both are null
+   * The caller's channel or, when it is null, the server's address and the credentials of the
+   * channels opened to it.
    */
-  FerryEndpoint(ManagedChannel channel, String address) {
-    if (channel == null && address == null) {
-      throw new IllegalStateException("no ferry server: call setFerryChannel or setFerryAddress");
-    }
+  FerryEndpoint(ManagedChannel channel, String address, ChannelCredentials credentials) {
     this.channel = channel;
     this.address = address;
+    this.credentials = credentials;
   }
 
   /**
@@ -49,6 +47,6 @@ final class FerryEndpoint {
     if (channel != null) {
       return session.start(channel, false);
     }
-    return session.start(Ferry.connect(address), true);
+    return session.start(Ferry.channel(address, credentials), true);
   }
 }

@@ -4,7 +4,6 @@ import dev.ferry.v1.Cluster;
 import dev.ferry.v1.OpenSink;
 import dev.ferry.v1.SinkSpec;
 import dev.ferry.v1.SinkState;
-import io.grpc.ManagedChannel;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -76,7 +75,7 @@ public final class KafkaSink<T> {
   }
 
   /** Flink's KafkaSinkBuilder. */
-  public static final class Builder<T> {
+  public static final class Builder<T> extends FerryClientBuilder<Builder<T>> {
     private List<String> bootstrapServers;
     private KafkaRecordSerializationSchema<T> serializer;
     private DeliveryGuarantee guarantee = DeliveryGuarantee.NONE;
@@ -84,8 +83,6 @@ public final class KafkaSink<T> {
     private final Map<String, String> properties = new LinkedHashMap<>();
     private int writerIndex = 0;
     private int parallelism = 1;
-    private ManagedChannel channel;
-    private String address;
     private int maxBatchRecords = 1000;
     private dev.ferry.v1.Partitioner partitioner = dev.ferry.v1.Partitioner.PARTITIONER_DEFAULT;
 
@@ -169,23 +166,11 @@ public final class KafkaSink<T> {
       return this;
     }
 
-    /** The channel to the ferry server; the caller keeps ownership and shuts it down. */
-    public Builder<T> setFerryChannel(ManagedChannel channel) {
-      this.channel = Objects.requireNonNull(channel, "channel");
-      return this;
-    }
-
-    /** The ferry server address; each writer opens and closes its own channel. */
-    public Builder<T> setFerryAddress(String hostPort) {
-      this.address = Objects.requireNonNull(hostPort, "hostPort");
-      return this;
-    }
-
     public KafkaSink<T> build() {
       if (serializer == null) {
         throw new IllegalStateException("no record serializer: call setRecordSerializer");
       }
-      FerryEndpoint endpoint = new FerryEndpoint(channel, address);
+      FerryEndpoint endpoint = endpoint();
       SinkSpec.Builder s = SinkSpec.newBuilder()
           .setDeliveryGuarantee(guarantee.proto)
           .setTransactionalIdPrefix(transactionalIdPrefix)

@@ -7,7 +7,6 @@ import dev.ferry.v1.PartitionSet;
 import dev.ferry.v1.SourceSpec;
 import dev.ferry.v1.SourceState;
 import dev.ferry.v1.TopicList;
-import io.grpc.ManagedChannel;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -75,7 +74,7 @@ public final class KafkaSource<T> {
   }
 
   /** Flink's KafkaSourceBuilder. */
-  public static final class Builder<T> {
+  public static final class Builder<T> extends FerryClientBuilder<Builder<T>> {
     private List<String> bootstrapServers;
     private List<String> topics;
     private String topicPattern;
@@ -89,8 +88,6 @@ public final class KafkaSource<T> {
     private WatermarkStrategy<?> watermarkStrategy;
     private int readerIndex = 0;
     private int parallelism = 1;
-    private ManagedChannel channel;
-    private String address;
 
     private Builder() {}
 
@@ -204,23 +201,11 @@ public final class KafkaSource<T> {
       return this;
     }
 
-    /** The channel to the ferry server; the caller keeps ownership and shuts it down. */
-    public Builder<T> setFerryChannel(ManagedChannel channel) {
-      this.channel = Objects.requireNonNull(channel, "channel");
-      return this;
-    }
-
-    /** The ferry server address; each reader opens and closes its own channel. */
-    public Builder<T> setFerryAddress(String hostPort) {
-      this.address = Objects.requireNonNull(hostPort, "hostPort");
-      return this;
-    }
-
     public KafkaSource<T> build() {
       if (deserializer == null) {
         throw new IllegalStateException("no deserializer: call setDeserializer");
       }
-      FerryEndpoint endpoint = new FerryEndpoint(channel, address);
+      FerryEndpoint endpoint = endpoint();
       int subs = (topics != null ? 1 : 0) + (topicPattern != null ? 1 : 0) + (partitions != null ? 1 : 0);
       if (subs != 1) {
         throw new IllegalStateException(

@@ -1,0 +1,98 @@
+package dev.ferry.client;
+
+import io.grpc.ManagedChannel;
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * The settings of the ferry server that {@link KafkaSource.Builder} and {@link KafkaSink.Builder}
+ * share: a channel of the caller's, or the address of a server with its credentials (TLS, a client
+ * certificate, a token), for which each reader or writer opens and closes its own channel.
+ *
+ * @param <B> the builder type, which every setter returns
+ */
+public abstract class FerryClientBuilder<B extends FerryClientBuilder<B>> {
+  private ManagedChannel channel;
+  private String address;
+  private Ferry.Credentials tls;
+  private String token;
+
+  FerryClientBuilder() {}
+
+  @SuppressWarnings("unchecked")
+  private B self() {
+    return (B) this;
+  }
+
+  /**
+   * The channel to the ferry server; the caller keeps ownership and shuts it down. It carries its
+   * own credentials: {@link Ferry#connect(String, Ferry.Credentials)}.
+   */
+  public B setFerryChannel(ManagedChannel channel) {
+    this.channel = Objects.requireNonNull(channel, "channel");
+    return self();
+  }
+
+  /** The ferry server address; each reader or writer opens and closes its own channel. */
+  public B setFerryAddress(String hostPort) {
+    this.address = Objects.requireNonNull(hostPort, "hostPort");
+    return self();
+  }
+
+  /**
+   * TLS to the server of {@link #setFerryAddress}, trusting the CAs of a PEM file (null trusts the
+   * JVM's default CAs).
+   */
+  public B setFerryTls(Path caPem) {
+    this.tls = trusting(caPem);
+    return self();
+  }
+
+  /**
+   * TLS to the server of {@link #setFerryAddress} with a client certificate (mTLS): the CA file to
+   * trust (null trusts the JVM's default CAs), the certificate and its unencrypted PKCS#8 PEM key
+   * (see {@link Ferry.Credentials#clientCertificate}).
+   */
+  public B setFerryTls(Path caPem, Path certPem, Path keyPem) {
+    this.tls = trusting(caPem).clientCertificate(certPem, keyPem);
+    return self();
+  }
+
+  private static Ferry.Credentials trusting(Path caPem) {
+    return caPem != null ? Ferry.Credentials.tls().trustCa(caPem) : Ferry.Credentials.tls();
+  }
+
+  /**
+   * A bearer token or JWT sent as {@code authorization: Bearer ...} with every call to the server of
+   * {@link #setFerryAddress}; it needs {@link #setFerryTls} unless the address is a loopback one.
+   */
+  public B setFerryToken(String token) {
+    Ferry.Credentials.insecure().token(token); // checks it
+    this.token = token;
+    return self();
+  }
+
+  /**
+   * Where the built source or sink opens sessions; the files are read here.
+   *
+   * @throws IllegalStateException without a server, or with TLS or a token and a channel
+   * @throws IllegalArgumentException as {@link Ferry#connect(String, Ferry.Credentials)}
+   */
+  FerryEndpoint endpoint() {
+    Ferry.Credentials c = tls != null ? tls : Ferry.Credentials.insecure();
+    if (token != null) {
+      c = c.token(token);
+    }
+    if (channel != null) {
+      if (c.secured()) {
+        throw new IllegalStateException("setFerryTls and setFerryToken apply to setFerryAddress; a channel"
+            + " from setFerryChannel carries its own credentials (Ferry.connect(hostPort, credentials))");
+      }
+      return new FerryEndpoint(channel, null, null);
+    }
+    if (address == null) {
+      throw new IllegalStateException("no ferry server: call setFerryChannel or setFerryAddress");
+    }
+    return new FerryEndpoint(null, address, c.channelCredentials(address));
+  }
+}
