@@ -22,8 +22,11 @@ type security struct {
 	mechanism       string // PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
 	user, password  string
 	jaasSet         bool
-	trustPEM        []byte
-	keyPEM, certPEM []byte
+	trust           store   // ssl.truststore.type, .location, .password
+	keys            store   // ssl.keystore.type, .location, .password
+	keyPassword     *string // ssl.key.password
+	trustPEM        []byte  // ssl.truststore.certificates
+	keyPEM, certPEM []byte  // ssl.keystore.key, ssl.keystore.certificate.chain
 	noHostnameCheck bool
 	sslKeysSet      []string // ssl.* keys given, to refuse them without SSL
 }
@@ -53,13 +56,6 @@ func parseJAAS(v string) (module, user, password string, err error) {
 	return m[1], user, password, nil
 }
 
-func pemType(v string, _ *Settings) error {
-	if v != "PEM" {
-		return fmt.Errorf("must be PEM, not %q: ferry reads PEM certificates and keys (convert JKS or PKCS12 with keytool/openssl)", v)
-	}
-	return nil
-}
-
 var securityTable = []Property{
 	{Name: "security.protocol", Roles: Consumer | Producer, Default: "PLAINTEXT", Option: "kgo.DialTLSConfig (SSL, SASL_SSL) and kgo.SASL (SASL_*)",
 		apply: func(v string, s *Settings) error {
@@ -85,19 +81,23 @@ var securityTable = []Property{
 			s.sec.user, s.sec.password, s.sec.jaasSet = user, pass, true
 			return err
 		}},
-	{Name: "ssl.truststore.type", Roles: Consumer | Producer, Default: "PEM", Option: "PEM only", apply: sslKey("ssl.truststore.type", pemType)},
-	{Name: "ssl.truststore.location", Roles: Consumer | Producer, Default: "(the system roots)", Option: "tls.Config.RootCAs from a PEM file on the ferry server",
-		apply: sslKey("ssl.truststore.location", func(v string, s *Settings) (err error) { s.sec.trustPEM, err = readServerFile(v, s.files); return err })},
+	{Name: "ssl.truststore.type", Roles: Consumer | Producer, Default: "PEM; a JKS or PKCS12 file is recognized by its content", Option: "PEM, JKS or PKCS12 (JKS and PKCS12 each open both, as in Java)",
+		apply: sslKey("ssl.truststore.type", storeType(trustStore))},
+	{Name: "ssl.truststore.location", Roles: Consumer | Producer, Default: "(the system roots)", Option: "tls.Config.RootCAs from a file on the ferry server under --allow-file-dir (PEM certificates; JKS trusted entries; PKCS12 certificates keytool marked trusted)",
+		apply: sslKey("ssl.truststore.location", storeLocation(trustStore))},
+	{Name: "ssl.truststore.password", Roles: Consumer | Producer, Default: "(none)", Option: "opens a JKS or PKCS12 truststore and checks its integrity (required for them, refused for PEM); secret, never logged", Secret: true,
+		apply: sslKey("ssl.truststore.password", storePassword(trustStore))},
 	{Name: "ssl.truststore.certificates", Roles: Consumer | Producer, Default: "(none)", Option: "tls.Config.RootCAs from inline PEM",
 		apply: sslKey("ssl.truststore.certificates", func(v string, s *Settings) error { s.sec.trustPEM = []byte(v); return nil })},
-	{Name: "ssl.keystore.type", Roles: Consumer | Producer, Default: "PEM", Option: "PEM only", apply: sslKey("ssl.keystore.type", pemType)},
-	{Name: "ssl.keystore.location", Roles: Consumer | Producer, Default: "(no client certificate)", Option: "tls.Config.Certificates from a PEM file (key and chain) on the ferry server",
-		apply: sslKey("ssl.keystore.location", func(v string, s *Settings) error {
-			b, err := readServerFile(v, s.files)
-			s.sec.keyPEM, s.sec.certPEM = b, b
-			return err
-		})},
-	{Name: "ssl.keystore.key", Roles: Consumer | Producer, Default: "(none)", Option: "the private key of tls.Config.Certificates, inline PEM; secret, never logged", Secret: true,
+	{Name: "ssl.keystore.type", Roles: Consumer | Producer, Default: "PEM; a JKS or PKCS12 file is recognized by its content", Option: "PEM, JKS or PKCS12 (JKS and PKCS12 each open both, as in Java)",
+		apply: sslKey("ssl.keystore.type", storeType(keyStore))},
+	{Name: "ssl.keystore.location", Roles: Consumer | Producer, Default: "(no client certificate)", Option: "tls.Config.Certificates from a file on the ferry server under --allow-file-dir (PEM: unencrypted key and chain; JKS: every key entry; PKCS12: one key and its chain)",
+		apply: sslKey("ssl.keystore.location", storeLocation(keyStore))},
+	{Name: "ssl.keystore.password", Roles: Consumer | Producer, Default: "(none)", Option: "opens a JKS or PKCS12 keystore and, without ssl.key.password, its keys (required for them, refused for PEM); secret, never logged", Secret: true,
+		apply: sslKey("ssl.keystore.password", storePassword(keyStore))},
+	{Name: "ssl.key.password", Roles: Consumer | Producer, Default: "(ssl.keystore.password)", Option: "opens the key entries of a JKS keystore (PKCS12: must equal ssl.keystore.password; PEM keys must be unencrypted); secret, never logged", Secret: true,
+		apply: sslKey("ssl.key.password", func(v string, s *Settings) error { s.sec.keyPassword = &v; return nil })},
+	{Name: "ssl.keystore.key", Roles: Consumer | Producer, Default: "(none)", Option: "the private key of tls.Config.Certificates, inline unencrypted PEM; secret, never logged", Secret: true,
 		apply: sslKey("ssl.keystore.key", func(v string, s *Settings) error { s.sec.keyPEM = []byte(v); return nil })},
 	{Name: "ssl.keystore.certificate.chain", Roles: Consumer | Producer, Default: "(none)", Option: "the chain of tls.Config.Certificates, inline PEM",
 		apply: sslKey("ssl.keystore.certificate.chain", func(v string, s *Settings) error { s.sec.certPEM = []byte(v); return nil })},
@@ -155,20 +155,11 @@ func (s *Settings) finishSecurity() (field string, err error) {
 	}
 	if useTLS {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if sec.trustPEM != nil {
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(sec.trustPEM) {
-				return "ssl.truststore.certificates", errors.New("holds no PEM certificate")
-			}
-			cfg.RootCAs = pool
+		if cfg.RootCAs, field, err = sec.rootCAs(); err != nil {
+			return field, err
 		}
-		if sec.keyPEM != nil || sec.certPEM != nil {
-			cert, err := tls.X509KeyPair(sec.certPEM, sec.keyPEM)
-			if err != nil {
-				// The key is secret: say what is wrong, not what it holds.
-				return "ssl.keystore.key", errors.New("with ssl.keystore.certificate.chain does not form a valid unencrypted PEM key pair")
-			}
-			cfg.Certificates = []tls.Certificate{cert}
+		if cfg.Certificates, field, err = sec.clientCerts(); err != nil {
+			return field, err
 		}
 		if sec.noHostnameCheck {
 			// As Kafka with an empty ssl.endpoint.identification.algorithm:

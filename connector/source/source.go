@@ -355,7 +355,7 @@ func subscribeOnce(ctx context.Context, adm *kadm.Client, cfg Config) ([]TopicPa
 	}
 	md, err := adm.Metadata(ctx, names...)
 	if err != nil {
-		return nil, unavailable("reading metadata", err)
+		return nil, unavailable(fmt.Sprintf("reading metadata of topics %q", names), err)
 	}
 	topic := func(t string) (kadm.TopicDetail, error) {
 		td, ok := md.Topics[t]

@@ -2,18 +2,38 @@
 # Usage: test/kafka/with-kafka.sh CMD [ARGS...]
 #
 # Starts a real single-node Apache Kafka broker (KRaft, combined
-# broker+controller) from jars resolved out of Maven Central, with three
-# listeners on loopback (PLAINTEXT, SASL_PLAINTEXT, SSL), runs CMD with these
-# variables exported, then stops the broker:
+# broker+controller) from jars resolved out of Maven Central, with four
+# listeners on loopback (PLAINTEXT, SASL_PLAINTEXT, SSL, SASL_SSL) and Kafka's
+# StandardAuthorizer, runs CMD with these variables exported, then stops the
+# broker:
 #
 #   FERRY_TEST_KAFKA             PLAINTEXT bootstrap, e.g. 127.0.0.1:40123
 #   FERRY_TEST_KAFKA_SASL        SASL_PLAINTEXT bootstrap (PLAIN, SCRAM-SHA-256,
 #                                SCRAM-SHA-512; authentication required)
 #   FERRY_TEST_KAFKA_SSL         SSL bootstrap (TLS server auth only; the
 #                                certificate is for 127.0.0.1 and localhost)
-#   FERRY_TEST_KAFKA_CA          PEM file of the per-run CA that signed it
-#   FERRY_TEST_KAFKA_USER        SASL user for all three mechanisms: ferry
+#   FERRY_TEST_KAFKA_SASL_SSL    SASL_SSL bootstrap (PLAIN, SCRAM-SHA-256,
+#                                SCRAM-SHA-512 over TLS that requires a client
+#                                certificate signed by the CA: the keystores)
+#   FERRY_TEST_KAFKA_CA          PEM file of the per-run CA that signed them
+#   FERRY_TEST_KAFKA_USER        SASL user for all three mechanisms: ferry, a
+#                                super user (as is User:ANONYMOUS, the principal
+#                                of the PLAINTEXT and SSL listeners)
 #   FERRY_TEST_KAFKA_PASSWORD    its password: ferry-secret
+#   FERRY_TEST_KAFKA_ACL_USER    a second SASL user (all three mechanisms) with
+#                                no ACLs, so the authorizer denies it everything
+#                                (TOPIC_AUTHORIZATION_FAILED, ...): alice
+#   FERRY_TEST_KAFKA_ACL_PASSWORD  its password: alice-secret-<random per run>
+#   FERRY_TEST_KAFKA_STORES      directory of the Java client stores made by
+#                                keytool (the CA's directory):
+#                                client.truststore.jks, client.truststore.p12
+#                                (the CA, trusted), client.keystore.jks,
+#                                client.keystore.p12 (alias client: a client key
+#                                and certificate signed by the CA, with the CA
+#                                as chain), client.keystore.pem (the same key
+#                                and chain as unencrypted PEM)
+#   FERRY_TEST_KAFKA_STORE_PASSWORD  password of the four stores and of their
+#                                key: test1234 (as in Flink's documentation)
 #   FERRY_TEST_KAFKA_LOG         the broker's log file
 #   FERRY_TEST_KAFKA_CLASSPATH   "<libs>/*", to run Kafka's own CLI tools, e.g.
 #                                java -cp "$FERRY_TEST_KAFKA_CLASSPATH" org.apache.kafka.tools.TopicCommand ...
@@ -65,6 +85,11 @@ fi
 command -v "$java_bin" >/dev/null || die "java not found (Java 17+ is required)"
 command -v python3 >/dev/null || die "python3 not found"
 command -v openssl >/dev/null || die "openssl not found (needed for the SSL listener's certificate)"
+keytool_bin=keytool
+if [[ -x "$(dirname -- "$(command -v "$java_bin")")/keytool" ]]; then
+  keytool_bin=$(dirname -- "$(command -v "$java_bin")")/keytool
+fi
+command -v "$keytool_bin" >/dev/null || die "keytool not found (needed for the client's JKS and PKCS12 stores)"
 # Closed stdin (not just /dev/null) would break `<&0` below.
 { : <&0; } 2>/dev/null || exec </dev/null
 
@@ -115,6 +140,7 @@ broker_killed=
 broker_cds_new=
 watchdog_pid=
 helper_pid=
+stores_pid=
 cmd_pid=
 signal_name=
 
@@ -154,6 +180,7 @@ cleanup() {
     stop_pid "$cmd_pid" 10 "${signal_name:-TERM}"
   fi
   [[ -n "$helper_pid" ]] && stop_pid "$helper_pid" 1 TERM
+  [[ -n "$stores_pid" ]] && stop_pid "$stores_pid" 5 TERM
   [[ -n "$watchdog_pid" ]] && kill -s KILL "$watchdog_pid" 2>/dev/null
   if [[ -n "$tmp" && -s "$tmp/broker.pid" ]]; then
     broker_pid=$(cat "$tmp/broker.pid") # it may have been restarted
@@ -220,7 +247,7 @@ while True:
 # Bump cds_gen when the broker starts loading other classes (new listener
 # types, ...) so that existing caches dump fresh archives; older generations
 # are deleted then.
-readonly cds_gen=2 # 2: SASL_PLAINTEXT + SSL listeners, SCRAM at format time
+readonly cds_gen=3 # 2: SASL_PLAINTEXT + SSL listeners, SCRAM at format time; 3: SASL_SSL, authorizer
 # cds_opt NAME -> sets cds_opt (an -XX option, or empty) and cds_new.
 cds_opt() {
   cds_opt=
@@ -243,10 +270,10 @@ cds_check() { # NAME
   fi
 }
 
-free_ports() { # prints four distinct free loopback ports
+free_ports() { # prints five distinct free loopback ports
   python3 -c '
 import socket
-ss = [socket.socket() for _ in range(4)]
+ss = [socket.socket() for _ in range(5)]
 for s in ss:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in ss))
@@ -255,54 +282,108 @@ for s in ss:
 }
 
 # Per-run TLS material in $tmp/tls: a throwaway CA (its key is deleted once it
-# has signed) and an EC P-256 server certificate for IP 127.0.0.1 and DNS
-# localhost. The broker reads key + chain from one PEM file.
+# has signed), an EC P-256 server certificate for IP 127.0.0.1 and DNS
+# localhost, and an EC P-256 client certificate (CN=ferry-test-client) for the
+# SASL_SSL listener's required client authentication. The broker reads key +
+# chain from one PEM file; make_stores turns the client's into Java stores.
+sign_cert() { # name subject: $d/name.key and $d/name.pem, signed by the CA
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/$1.key" &&
+    openssl req -new -key "$d/$1.key" -subj "$2" -out "$d/$1.csr" &&
+    openssl x509 -req -in "$d/$1.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+      -set_serial "0x$(openssl rand -hex 8)" -days 2 -sha256 -extfile "$d/$1.ext" -out "$d/$1.pem"
+}
 make_certs() {
   local d=$tmp/tls
   mkdir -p "$d"
   printf '%s\n' 'basicConstraints=critical,CA:FALSE' \
     'keyUsage=critical,digitalSignature,keyEncipherment' \
     'extendedKeyUsage=serverAuth' 'subjectAltName=IP:127.0.0.1,DNS:localhost' >"$d/server.ext"
+  printf '%s\n' 'basicConstraints=critical,CA:FALSE' \
+    'keyUsage=critical,digitalSignature' 'extendedKeyUsage=clientAuth' >"$d/client.ext"
   if ! {
     openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/ca.key" &&
       openssl req -x509 -new -key "$d/ca.key" -subj "/CN=ferry test CA $$" -days 2 -sha256 \
         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
         -out "$d/ca.pem" &&
-      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/server.key" &&
-      openssl req -new -key "$d/server.key" -subj /CN=127.0.0.1 -out "$d/server.csr" &&
-      openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
-        -set_serial "0x$(openssl rand -hex 8)" -days 2 -sha256 -extfile "$d/server.ext" \
-        -out "$d/server.pem"
+      sign_cert server /CN=127.0.0.1 && sign_cert client /CN=ferry-test-client
   } </dev/null >"$d/openssl.log" 2>&1; then
     cat "$d/openssl.log" >&2
-    die "openssl failed to make the SSL listener's certificate"
+    die "openssl failed to make the test certificates"
   fi
   cat "$d/server.key" "$d/server.pem" "$d/ca.pem" >"$d/server-keystore.pem"
-  rm -f "$d/ca.key" "$d/server.csr" "$d/server.ext" "$d/openssl.log"
+  cat "$d/client.key" "$d/client.pem" "$d/ca.pem" >"$d/client.keystore.pem"
+  rm -f "$d/ca.key" "$d/server.key" "$d/client.key" "$d"/*.csr "$d"/*.ext "$d/openssl.log"
+}
+
+readonly store_password=test1234 # the password in Flink's documentation
+
+# The Java client stores, in the CA's directory, made by keytool as a Java
+# user would: truststores holding the CA as a trusted certificate, keystores
+# holding the client's key entry (alias client). Four short JVMs, run in
+# parallel, while the broker starts (see stores_pid).
+make_stores() {
+  local d=$tmp/tls
+  local kt=("$keytool_bin" -J-XX:TieredStopAtLevel=1 -J-XX:+UseSerialGC -noprompt)
+  # openssl packs the PEM key and chain for keytool -importkeystore.
+  openssl pkcs12 -export -in "$d/client.keystore.pem" -name client \
+    -passout "pass:$store_password" -out "$d/client.openssl.p12" || return 1
+  local t pids=() rc=0
+  for t in JKS PKCS12; do
+    local ext=${t,,}
+    [[ $t == PKCS12 ]] && ext=p12
+    "${kt[@]}" -importcert -alias ca -file "$d/ca.pem" -storetype "$t" \
+      -keystore "$d/client.truststore.$ext" -storepass "$store_password" &
+    pids+=($!)
+    "${kt[@]}" -importkeystore -srckeystore "$d/client.openssl.p12" -srcstoretype PKCS12 \
+      -srcstorepass "$store_password" -destkeystore "$d/client.keystore.$ext" -deststoretype "$t" \
+      -deststorepass "$store_password" -destkeypass "$store_password" &
+    pids+=($!)
+  done
+  for t in "${pids[@]}"; do wait "$t" || rc=1; done
+  rm -f "$d/client.openssl.p12"
+  return "$rc"
 }
 
 readonly sasl_user=ferry sasl_password=ferry-secret
+# The user without ACLs; a fresh password each run.
+readonly acl_user=alice acl_password=alice-secret-$(openssl rand -hex 6)
 
-write_config() { # port controller_port sasl_port ssl_port
+write_config() { # port controller_port sasl_port ssl_port sasl_ssl_port
+  local l
   cat >"$tmp/server.properties" <<EOF
 # Single-node KRaft test broker written by test/kafka/with-kafka.sh
 process.roles=broker,controller
 node.id=1
-listeners=PLAINTEXT://127.0.0.1:$1,CONTROLLER://127.0.0.1:$2,SASL_PLAINTEXT://127.0.0.1:$3,SSL://127.0.0.1:$4
-advertised.listeners=PLAINTEXT://127.0.0.1:$1,SASL_PLAINTEXT://127.0.0.1:$3,SSL://127.0.0.1:$4
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
+listeners=PLAINTEXT://127.0.0.1:$1,CONTROLLER://127.0.0.1:$2,SASL_PLAINTEXT://127.0.0.1:$3,SSL://127.0.0.1:$4,SASL_SSL://127.0.0.1:$5
+advertised.listeners=PLAINTEXT://127.0.0.1:$1,SASL_PLAINTEXT://127.0.0.1:$3,SSL://127.0.0.1:$4,SASL_SSL://127.0.0.1:$5
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 controller.quorum.voters=1@127.0.0.1:$2
 log.dirs=$tmp/data
 
-# SASL_PLAINTEXT: PLAIN users come from the JAAS config; the SCRAM
-# credentials were written into the metadata log by \`StorageTool format
-# --add-scram\`. No authorizer: any authenticated user may do anything.
-listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
-listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$sasl_user="$sasl_password";
-listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
-listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+# Kafka's own authorization. Super users: User:ANONYMOUS (the principal of
+# PLAINTEXT, SSL without client auth and the CONTROLLER listener: the broker
+# itself, the tests' admin clients and Kafka's CLI tools) and the SASL user
+# $sasl_user (on SASL_SSL too: a SASL listener's principal is the SASL user,
+# not the client certificate). $acl_user has no ACL, and no ACL found means
+# denied.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:$sasl_user
+EOF
+  # SASL_PLAINTEXT and SASL_SSL: PLAIN users come from the JAAS config; the
+  # SCRAM credentials were written into the metadata log by \`StorageTool
+  # format --add-scram\`.
+  for l in sasl_plaintext sasl_ssl; do
+    cat >>"$tmp/server.properties" <<EOF
+
+listener.name.$l.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.$l.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$sasl_user="$sasl_password" user_$acl_user="$acl_password";
+listener.name.$l.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.$l.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+  done
+  cat >>"$tmp/server.properties" <<EOF
 
 # SSL: server authentication only. (The truststore is unused with
 # client.auth=none; naming the CA spares parsing the JDK's cacerts.)
@@ -311,6 +392,14 @@ listener.name.ssl.ssl.keystore.location=$tmp/tls/server-keystore.pem
 listener.name.ssl.ssl.truststore.type=PEM
 listener.name.ssl.ssl.truststore.location=$tmp/tls/ca.pem
 listener.name.ssl.ssl.client.auth=none
+
+# SASL_SSL: TLS with required client authentication (a SASL_SSL listener
+# honours only the listener-prefixed ssl.client.auth, KIP-684).
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$tmp/tls/server-keystore.pem
+listener.name.sasl_ssl.ssl.truststore.type=PEM
+listener.name.sasl_ssl.ssl.truststore.location=$tmp/tls/ca.pem
+listener.name.sasl_ssl.ssl.client.auth=required
 
 # Single node: every internal topic has exactly one replica.
 default.replication.factor=1
@@ -409,13 +498,16 @@ log_tail() {
 
 t_start=$(now_us)
 make_certs
+# The stores are for clients only: keytool runs while the broker starts.
+make_stores </dev/null >"$tmp/stores.log" 2>&1 &
+stores_pid=$!
 port=
 for attempt in 1 2 3; do
-  read -r port controller_port sasl_port ssl_port < <(free_ports)
+  read -r port controller_port sasl_port ssl_port sasl_ssl_port < <(free_ports)
   rm -rf "$tmp/data"
-  write_config "$port" "$controller_port" "$sasl_port" "$ssl_port"
-  printf '===== attempt %d: PLAINTEXT 127.0.0.1:%s CONTROLLER 127.0.0.1:%s SASL_PLAINTEXT 127.0.0.1:%s SSL 127.0.0.1:%s\n' \
-    "$attempt" "$port" "$controller_port" "$sasl_port" "$ssl_port" >>"$log_file"
+  write_config "$port" "$controller_port" "$sasl_port" "$ssl_port" "$sasl_ssl_port"
+  printf '===== attempt %d: PLAINTEXT 127.0.0.1:%s CONTROLLER 127.0.0.1:%s SASL_PLAINTEXT 127.0.0.1:%s SSL 127.0.0.1:%s SASL_SSL 127.0.0.1:%s\n' \
+    "$attempt" "$port" "$controller_port" "$sasl_port" "$ssl_port" "$sasl_ssl_port" >>"$log_file"
 
   # Short-lived JVM: C1 only and the serial GC start fastest.
   cds_opt format
@@ -425,6 +517,8 @@ for attempt in 1 2 3; do
     -t "$(new_cluster_id)" -c "$tmp/server.properties" \
     --add-scram "SCRAM-SHA-256=[name=$sasl_user,password=$sasl_password]" \
     --add-scram "SCRAM-SHA-512=[name=$sasl_user,password=$sasl_password]" \
+    --add-scram "SCRAM-SHA-256=[name=$acl_user,password=$acl_password]" \
+    --add-scram "SCRAM-SHA-512=[name=$acl_user,password=$acl_password]" \
     </dev/null >>"$log_file" 2>&1; then
     [[ -n "$cds_new" ]] && rm -f "$cds_new"
     log_tail
@@ -460,7 +554,7 @@ for attempt in 1 2 3; do
   disown "$watchdog_pid"
 
   # In the background so that a SIGTERM to this script is handled at once.
-  wait_ready "$port" "$broker_pid" "$start_timeout" "$sasl_port" "$ssl_port" >"$tmp/wait.out" </dev/null &
+  wait_ready "$port" "$broker_pid" "$start_timeout" "$sasl_port" "$ssl_port" "$sasl_ssl_port" >"$tmp/wait.out" </dev/null &
   helper_pid=$!
   ready=0
   wait "$helper_pid" || ready=$?
@@ -490,8 +584,16 @@ for attempt in 1 2 3; do
   esac
 done
 rm -f "$tmp/wait.out"
+stores_rc=0
+wait "$stores_pid" || stores_rc=$?
+stores_pid=
+if [[ $stores_rc -ne 0 ]]; then
+  cat "$tmp/stores.log" >&2
+  die "keytool failed to make the client stores"
+fi
+rm -f "$tmp/stores.log"
 
-say "Apache Kafka $KAFKA_VERSION up on 127.0.0.1:$port (SASL_PLAINTEXT :$sasl_port, SSL :$ssl_port) in $(since "$t_start")s (log: $log_file)"
+say "Apache Kafka $KAFKA_VERSION up on 127.0.0.1:$port (SASL_PLAINTEXT :$sasl_port, SSL :$ssl_port, SASL_SSL :$sasl_ssl_port) in $(since "$t_start")s (log: $log_file)"
 
 # A script that restarts the broker on the same ports and data (for crash
 # tests that restart Kafka too): SIGTERM, wait, start again, wait until the
@@ -518,9 +620,14 @@ chmod +x "$tmp/restart.sh"
 export FERRY_TEST_KAFKA=127.0.0.1:$port
 export FERRY_TEST_KAFKA_SASL=127.0.0.1:$sasl_port
 export FERRY_TEST_KAFKA_SSL=127.0.0.1:$ssl_port
+export FERRY_TEST_KAFKA_SASL_SSL=127.0.0.1:$sasl_ssl_port
 export FERRY_TEST_KAFKA_CA=$tmp/tls/ca.pem
 export FERRY_TEST_KAFKA_USER=$sasl_user
 export FERRY_TEST_KAFKA_PASSWORD=$sasl_password
+export FERRY_TEST_KAFKA_ACL_USER=$acl_user
+export FERRY_TEST_KAFKA_ACL_PASSWORD=$acl_password
+export FERRY_TEST_KAFKA_STORES=$tmp/tls
+export FERRY_TEST_KAFKA_STORE_PASSWORD=$store_password
 export FERRY_TEST_KAFKA_LOG=$log_file
 export FERRY_TEST_KAFKA_CLASSPATH=$classpath
 export FERRY_TEST_KAFKA_RESTART=$tmp/restart.sh
