@@ -91,7 +91,7 @@ func TestSecurity(t *testing.T) {
 			err: "needs security.protocol SASL_PLAINTEXT or SASL_SSL", field: `properties["sasl.jaas.config"]`},
 		{name: "ssl key without ssl", props: map[string]string{"ssl.truststore.type": "PEM"},
 			err: "needs security.protocol SSL or SASL_SSL", field: `properties["ssl.truststore.type"]`},
-		{name: "jks refused", props: map[string]string{"security.protocol": "SSL", "ssl.truststore.type": "JKS"}, err: "must be PEM"},
+		{name: "unknown store type refused", props: map[string]string{"security.protocol": "SSL", "ssl.truststore.type": "JCEKS"}, err: "must be PEM, JKS or PKCS12"},
 		{name: "bad jaas hides the secret", props: map[string]string{"security.protocol": "SASL_PLAINTEXT",
 			"sasl.jaas.config": `PlainLoginModule username="alice" password="s3cr3t-pw"`}, err: "not shown because it holds a secret"},
 		{name: "bad key pair hides the key", props: map[string]string{"security.protocol": "SSL",

@@ -87,6 +87,13 @@ func rights(t *testing.T, clusters, read, write, groups, txn []string, admin boo
 // pol. Tokens are random per run.
 func startTenants(t *testing.T, pol *policy.Policy, principals ...string) *tenants {
 	t.Helper()
+	return startTenantsWith(t, pol, nil, principals...)
+}
+
+// startTenantsWith is startTenants with more clusters than "default" and
+// "main".
+func startTenantsWith(t *testing.T, pol *policy.Policy, clusters map[string]connector.Cluster, principals ...string) *tenants {
+	t.Helper()
 	addr := broker(t)
 	dir := t.TempDir()
 	tn := &tenants{log: &lockedBuffer{}, tokens: map[string]string{}}
@@ -106,11 +113,15 @@ func startTenants(t *testing.T, pol *policy.Policy, principals ...string) *tenan
 		t.Fatal(err)
 	}
 	t.Cleanup(auth.Close)
+	all := map[string]connector.Cluster{
+		"default": {BootstrapServers: []string{addr}},
+		"main":    {BootstrapServers: []string{addr}},
+	}
+	for name, cl := range clusters {
+		all[name] = cl
+	}
 	tn.srv, err = server.New(server.Config{
-		Clusters: map[string]connector.Cluster{
-			"default": {BootstrapServers: []string{addr}},
-			"main":    {BootstrapServers: []string{addr}},
-		},
+		Clusters:       all,
 		HealthInterval: 200 * time.Millisecond,
 		Authenticator:  auth,
 		Policy:         pol,
@@ -382,4 +393,53 @@ func (s *session) waitSplitsAdded(t *testing.T, want string) []*ferryv1.SplitSta
 		return found
 	})
 	return all
+}
+
+// TestPrincipalsKafkaIdentityMeetsKafkasACLs maps a principal to its own
+// Kafka user on an operator-configured SASL cluster: Kafka's authorizer
+// (the harness broker runs StandardAuthorizer; the user has no ACLs)
+// refuses it, which reaches the client as PERMISSION_DENIED naming the
+// topic, while a principal on the cluster's own identity (a super user)
+// reads and writes. No password of the operator's config reaches the log.
+func TestPrincipalsKafkaIdentityMeetsKafkasACLs(t *testing.T) {
+	jaas := func(user, password string) string {
+		return fmt.Sprintf(`org.apache.kafka.common.security.scram.ScramLoginModule required username="%s" password="%s";`, user, password)
+	}
+	ferryPass, aclPass := env(t, "FERRY_TEST_KAFKA_PASSWORD"), env(t, "FERRY_TEST_KAFKA_ACL_PASSWORD")
+	cluster := connector.Cluster{
+		BootstrapServers: []string{env(t, "FERRY_TEST_KAFKA_SASL")},
+		Properties: map[string]string{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-256",
+			"sasl.jaas.config": jaas(env(t, "FERRY_TEST_KAFKA_USER"), ferryPass)},
+		PrincipalProperties: map[string]map[string]string{"limited": {"sasl.jaas.config": jaas(env(t, "FERRY_TEST_KAFKA_ACL_USER"), aclPass)}},
+	}
+	all := rights(t, []string{"secured"}, []string{"*"}, []string{"*"}, []string{"*"}, []string{"*"}, false)
+	tn := startTenantsWith(t, policy.New(map[string]policy.Rights{"limited": all, "trusted": all}),
+		map[string]connector.Cluster{"secured": cluster}, "limited", "trusted")
+	topic := tn.createNamedTopic(t, fmt.Sprintf("acl.%d", time.Now().UnixNano()), 1)
+	secured := &ferryv1.Cluster{Name: "secured"}
+
+	trusted, limited := tn.as(t, "trusted"), tn.as(t, "limited")
+	if n := trusted.writeAll(t, &ferryv1.SinkSpec{Cluster: secured, DefaultTopic: topic}, [][]*ferryv1.SinkRecord{{{Value: []byte("v")}}}); n != 1 {
+		t.Fatalf("trusted wrote %d", n)
+	}
+	open := bounded(topic)
+	open.Spec.Cluster = secured
+	if res := trusted.readBounded(t, open); len(res.records) != 1 {
+		t.Fatalf("trusted read %d records", len(res.records))
+	}
+	wantDenied(t, "limited source", limited.readStatus(t, openSource(open)), topic)
+	wantDenied(t, "limited sink", limited.writeStatus(t,
+		openSink(&ferryv1.OpenSink{Spec: &ferryv1.SinkSpec{Cluster: secured, DefaultTopic: topic}}),
+		&ferryv1.WriteRequest{Kind: &ferryv1.WriteRequest_Records{Records: &ferryv1.WriteBatch{Sequence: 1, Records: []*ferryv1.SinkRecord{{Value: []byte("x")}}}}},
+		&ferryv1.WriteRequest{Kind: &ferryv1.WriteRequest_Close{Close: &ferryv1.Close{}}}), topic)
+	// A client may not swap the operator's identity for its own.
+	open.Spec.Properties = map[string]string{"sasl.jaas.config": jaas("someone", "else")}
+	wantDenied(t, "limited overriding the cluster's credentials", limited.readStatus(t, openSource(open)), `property "sasl.jaas.config"`)
+	t.Cleanup(func() {
+		for _, secret := range []string{ferryPass, aclPass} {
+			if strings.Contains(tn.log.String(), secret) {
+				t.Error("the server log shows a Kafka password of the operator's config")
+			}
+		}
+	})
 }
