@@ -42,6 +42,22 @@ const (
 	// must exceed the checkpoint interval plus the restart time, or the
 	// broker aborts prepared transactions before they are committed.
 	DefaultTransactionTimeout = time.Minute
+	// DefaultDeliveryTimeout is delivery.timeout.ms, Java's 120 s: a sink
+	// whose records Kafka has not acknowledged this long after they were
+	// handed over fails with UNAVAILABLE naming the brokers it could not
+	// reach, instead of waiting silently (franz-go's own default is
+	// unbounded). ferry's writer enforces it, counting from the hand-over,
+	// and does not pass kgo.RecordDeliveryTimeout: franz-go counts that one
+	// from each record's timestamp, so records with event times older than
+	// the timeout would fail at once.
+	DefaultDeliveryTimeout = 120 * time.Second
+	// DefaultUnavailableAfter is kafka.status.unavailable.after.ms: how long
+	// a source's requests to Kafka (fetches, metadata) must have failed
+	// before it tells its client with kafka_status. The session keeps
+	// retrying meanwhile, as Kafka's consumer does; 10 s is two of
+	// franz-go's fetch waits, so a broker that restarts quickly is not
+	// reported.
+	DefaultUnavailableAfter = 10 * time.Second
 	// DefaultBufferMemory is buffer.memory, Java's 32 MiB: it bounds a sink
 	// session's unsent records (franz-go's own is unbounded).
 	DefaultBufferMemory = 32 << 20
@@ -68,6 +84,8 @@ func defaults() *Settings {
 		PrefetchMaxBytes:          DefaultPrefetchMaxBytes,
 		MaxPollRecords:            DefaultMaxPollRecords,
 		TransactionTimeout:        DefaultTransactionTimeout,
+		DeliveryTimeout:           DefaultDeliveryTimeout,
+		UnavailableAfter:          DefaultUnavailableAfter,
 		autoCommitInterval:        DefaultAutoCommitInterval,
 	}
 }

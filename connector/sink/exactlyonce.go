@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -71,6 +72,7 @@ func openExactlyOnce(ctx context.Context, base *KafkaWriter, cfg Config, opts []
 // Write produces the records of batch seq into the open transaction; see
 // Writer.
 func (w *ExactlyOnceWriter) Write(ctx context.Context, seq int64, recs []*kgo.Record) error {
+	defer w.failWhenDone(ctx)()
 	if err := w.Err(); err != nil {
 		return err
 	}
@@ -81,16 +83,19 @@ func (w *ExactlyOnceWriter) Write(ctx context.Context, seq int64, recs []*kgo.Re
 	// EndTxn (see endRaw), as franz-go ends only transactions it produced
 	// records in.
 	p.records += int64(len(recs))
-	return w.produce(ctx, p.cl, seq, recs)
+	return w.produce(p.cl, seq, recs)
 }
 
 // Checkpoint pre-commits the open transaction for checkpoint id and opens
 // the next one (Flink's prepareCommit), and returns every prepared
 // transaction not committed yet. An empty transaction is not prepared
 // (FLINK-31363). It returns the first record error, or the error of a
-// Kafka request.
+// Kafka request (a *connector.UnavailableError when Kafka did not answer
+// within the delivery timeout).
 func (w *ExactlyOnceWriter) Checkpoint(ctx context.Context, id int64) ([]Prepared, error) {
-	if err := w.txn.prepare(ctx, id, w.flushOpen); err != nil {
+	if err := w.request(ctx, fmt.Sprintf("preparing checkpoint %d", id), func(rctx context.Context) error {
+		return w.txn.prepare(rctx, id, w.flushOpen)
+	}); err != nil {
 		return nil, err
 	}
 	return w.txn.state(), nil
@@ -102,9 +107,13 @@ func (w *ExactlyOnceWriter) Checkpoint(ctx context.Context, id int64) ([]Prepare
 // notifyCheckpointComplete): records committed for a checkpoint that is
 // then lost would be written again after a restore from an earlier one. A
 // failed commit returns an error naming the transaction and the
-// checkpoint that wraps Kafka's (a *kerr.Error stays in the chain).
+// checkpoint that wraps Kafka's (a *kerr.Error stays in the chain), or a
+// *connector.UnavailableError when Kafka did not answer within the delivery
+// timeout.
 func (w *ExactlyOnceWriter) Commit(ctx context.Context, id int64) error {
-	return w.txn.commit(ctx, id)
+	return w.request(ctx, fmt.Sprintf("committing checkpoint %d", id), func(rctx context.Context) error {
+		return w.txn.commit(rctx, id)
+	})
 }
 
 // Finish does nothing: the records of the open transaction belong to no
@@ -122,6 +131,6 @@ func (w *ExactlyOnceWriter) Close(ctx context.Context) {
 
 // flushOpen waits until Kafka answered every record of the open
 // transaction, and returns the first record error.
-func (w *ExactlyOnceWriter) flushOpen(ctx context.Context) error {
-	return w.flush(ctx, w.txn.current.cl)
+func (w *ExactlyOnceWriter) flushOpen(context.Context) error {
+	return w.flush(w.txn.current.cl)
 }

@@ -29,8 +29,15 @@ type ConsumedOffset struct {
 // A refusal by Kafka returns an error that wraps the *kerr.Error (the
 // server maps it by its code: e.g. PERMISSION_DENIED for a group the
 // principal may not commit, ABORTED for a fenced producer); a request
-// without an answer returns a *connector.UnavailableError.
+// without an answer (within the delivery timeout) returns a
+// *connector.UnavailableError.
 func (w *ExactlyOnceWriter) AddOffsets(ctx context.Context, group string, offsets []ConsumedOffset) error {
+	return w.request(ctx, fmt.Sprintf("adding the offsets of group %q to the transaction", group), func(rctx context.Context) error {
+		return w.addOffsets(rctx, group, offsets)
+	})
+}
+
+func (w *ExactlyOnceWriter) addOffsets(ctx context.Context, group string, offsets []ConsumedOffset) error {
 	p := w.txn.current
 	pid, epoch, err := p.cl.ProducerID(ctx)
 	if err != nil {

@@ -10,14 +10,22 @@
 // the first record Kafka refuses makes every later call fail with a
 // *connector.RecordError naming the batch and the record. Written counts only
 // records Kafka acknowledged, so a failed write is never reported as written.
+//
+// A writer whose records Kafka has not acknowledged within delivery.timeout.ms
+// of their hand-over fails with a *connector.UnavailableError naming the
+// brokers it could not reach, at once (Failed), and so does a checkpoint,
+// commit or close whose Kafka requests get no answer for that long: a writer
+// never waits silently for a broker that died or hangs.
 package sink
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -90,6 +98,11 @@ type Writer interface {
 	Finish(ctx context.Context) error
 	// Written returns the number of records Kafka acknowledged.
 	Written() int64
+	// Failed is closed when the writer failed: a record was refused or
+	// not acknowledged within the delivery timeout. Err says why.
+	Failed() <-chan struct{}
+	// Err returns the error the writer failed with, or nil.
+	Err() error
 	// Close closes the Kafka clients; unflushed records are failed, not
 	// written. EXACTLY_ONCE aborts the open transaction and leaves the
 	// prepared ones for a commit after a restore.
@@ -105,9 +118,41 @@ type KafkaWriter struct {
 	guarantee    Guarantee   // None or AtLeastOnce; unused under EXACTLY_ONCE
 	defaultTopic string
 	written      atomic.Int64
+	brokers      *connector.Brokers // what the clients' requests to the brokers met
+	timeout      time.Duration      // delivery.timeout.ms
+	pending      pendingQueue
+
+	// failCtx ends when the writer fails: the records handed to franz-go
+	// carry it, so that a failure also frees a Write blocked on a full
+	// buffer, and fails what is still buffered.
+	failCtx context.Context
+	cancel  context.CancelFunc
 
 	mu  sync.Mutex
-	err error // first record error, sticky
+	err error // first error, sticky
+}
+
+// errClosed is the error of a writer after Close.
+var errClosed = errors.New("the writer is closed")
+
+// errNoAnswer ends a Kafka request of a writer that got no answer within the
+// delivery timeout.
+var errNoAnswer = errors.New("no answer within delivery.timeout.ms")
+
+// newKafkaWriter returns the base writer around its connected client and
+// starts its delivery watchdog.
+func newKafkaWriter(cl *kgo.Client, cfg Config, brokers *connector.Brokers) *KafkaWriter {
+	w := &KafkaWriter{cl: cl, guarantee: cfg.Guarantee, defaultTopic: cfg.DefaultTopic, brokers: brokers, timeout: deliveryTimeout(cfg)}
+	w.failCtx, w.cancel = context.WithCancel(context.Background())
+	go w.watch()
+	return w
+}
+
+func deliveryTimeout(cfg Config) time.Duration {
+	if cfg.Settings.DeliveryTimeout > 0 {
+		return cfg.Settings.DeliveryTimeout
+	}
+	return kafkaconf.DefaultDeliveryTimeout
 }
 
 // Open connects a writer: a *KafkaWriter for NONE and AT_LEAST_ONCE, an
@@ -121,16 +166,19 @@ func Open(ctx context.Context, cfg Config) (Writer, error) {
 	if cfg.Settings == nil {
 		cfg.Settings, _ = kafkaconf.Parse(kafkaconf.Producer, nil, kafkaconf.Files{})
 	}
-	opts := clientOpts(cfg)
+	// The writer only names brokers (Unreachable), which counts every
+	// request still waiting; it asks no Health.
+	brokers := connector.NewBrokers(cfg.Cluster.BootstrapServers, 0)
+	opts := clientOpts(cfg, brokers)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, connector.Invalid("properties", "%v", err)
 	}
-	if err := cl.Ping(ctx); err != nil {
+	if err := ping(ctx, cl, deliveryTimeout(cfg), brokers); err != nil {
 		cl.Close()
-		return nil, &connector.UnavailableError{Op: "connecting", Err: err}
+		return nil, err
 	}
-	w := &KafkaWriter{cl: cl, guarantee: cfg.Guarantee, defaultTopic: cfg.DefaultTopic}
+	w := newKafkaWriter(cl, cfg, brokers)
 	if cfg.Guarantee != ExactlyOnce {
 		return w, nil
 	}
@@ -143,19 +191,34 @@ func Open(ctx context.Context, cfg Config) (Writer, error) {
 
 // clientOpts are the franz-go options of a writer's clients (the
 // transactional producers add their id and timeout): the producer defaults
-// of kafkaconf (Java's where franz-go's differ), then cfg.Settings, and the
-// partitioner.
-func clientOpts(cfg Config) []kgo.Opt {
+// of kafkaconf (Java's where franz-go's differ), then cfg.Settings, the
+// partitioner, and the hook that tells brokers what the requests met.
+func clientOpts(cfg Config, brokers *connector.Brokers) []kgo.Opt {
 	return append(cfg.Settings.ClientOpts(cfg.Cluster, cfg.ClientID),
-		kgo.RecordPartitioner(newPartitioner(cfg.Partitioner, cfg.WriterIndex)))
+		kgo.RecordPartitioner(newPartitioner(cfg.Partitioner, cfg.WriterIndex)),
+		kgo.WithHooks(brokers.Hook()))
+}
+
+// ping checks that the cluster answers within the delivery timeout.
+func ping(ctx context.Context, cl *kgo.Client, timeout time.Duration, brokers *connector.Brokers) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errNoAnswer)
+	defer cancel()
+	if err := cl.Ping(ctx); err != nil {
+		if errors.Is(context.Cause(ctx), errNoAnswer) {
+			err = fmt.Errorf("no answer within delivery.timeout.ms (%d ms); %s", timeout.Milliseconds(), brokers.Unreachable(time.Now()))
+		}
+		return &connector.UnavailableError{Op: "connecting", Err: err}
+	}
+	return nil
 }
 
 // Write produces the records of batch seq; see Writer.
 func (w *KafkaWriter) Write(ctx context.Context, seq int64, recs []*kgo.Record) error {
+	defer w.failWhenDone(ctx)()
 	if err := w.Err(); err != nil {
 		return err
 	}
-	return w.produce(ctx, w.cl, seq, recs)
+	return w.produce(w.cl, seq, recs)
 }
 
 // AddOffsets returns a *connector.InvalidError: consumed offsets commit
@@ -169,9 +232,9 @@ func (w *KafkaWriter) AddOffsets(context.Context, string, []ConsumedOffset) erro
 // flushes before a checkpoint unless the guarantee is NONE: the checkpoint
 // must not complete while a record it covers may still be lost). It
 // returns no prepared transactions, and the first record error.
-func (w *KafkaWriter) Checkpoint(ctx context.Context, _ int64) ([]Prepared, error) {
+func (w *KafkaWriter) Checkpoint(ctx context.Context, id int64) ([]Prepared, error) {
 	if w.guarantee == AtLeastOnce {
-		return nil, w.flush(ctx, w.cl)
+		return nil, w.request(ctx, fmt.Sprintf("flushing for checkpoint %d", id), func(context.Context) error { return w.flush(w.cl) })
 	}
 	return nil, w.Err()
 }
@@ -180,12 +243,17 @@ func (w *KafkaWriter) Checkpoint(ctx context.Context, _ int64) ([]Prepared, erro
 // too (Flink's KafkaWriter flushes at the end of input whatever the
 // guarantee: records a session wrote before it closed are not dropped), and
 // returns the first record error.
-func (w *KafkaWriter) Finish(ctx context.Context) error { return w.flush(ctx, w.cl) }
+func (w *KafkaWriter) Finish(ctx context.Context) error {
+	return w.request(ctx, "flushing at close", func(context.Context) error { return w.flush(w.cl) })
+}
 
 // Written returns the number of records Kafka acknowledged.
 func (w *KafkaWriter) Written() int64 { return w.written.Load() }
 
-// Err returns the first record error, or nil.
+// Failed is closed when the writer failed; see Writer.
+func (w *KafkaWriter) Failed() <-chan struct{} { return w.failCtx.Done() }
+
+// Err returns the first error, or nil.
 func (w *KafkaWriter) Err() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -193,16 +261,21 @@ func (w *KafkaWriter) Err() error {
 }
 
 // Close closes the Kafka client; unflushed records are failed, not written.
-func (w *KafkaWriter) Close(context.Context) { w.cl.Close() }
+func (w *KafkaWriter) Close(context.Context) {
+	w.cl.Close()
+	w.fail(errClosed)
+}
 
 // produce hands recs to cl, the writer's client or, under EXACTLY_ONCE, the
 // open transaction's producer, and returns the first record error so far.
-func (w *KafkaWriter) produce(ctx context.Context, cl *kgo.Client, seq int64, recs []*kgo.Record) error {
+func (w *KafkaWriter) produce(cl *kgo.Client, seq int64, recs []*kgo.Record) error {
+	batch := w.pending.add(len(recs), time.Now())
 	// One callback for the batch: the index of a failed record is looked up
 	// only when a record fails.
 	promise := func(r *kgo.Record, err error) {
+		batch.left.Add(-1)
 		if err != nil {
-			w.fail(&connector.RecordError{Batch: seq, Index: slices.Index(recs, r), Topic: r.Topic, Err: recordErr(r, err)})
+			w.fail(&connector.RecordError{Batch: seq, Index: slices.Index(recs, r), Topic: r.Topic, Err: w.recordErr(r, err)})
 			return
 		}
 		w.written.Add(1)
@@ -211,33 +284,145 @@ func (w *KafkaWriter) produce(ctx context.Context, cl *kgo.Client, seq int64, re
 		if r.Topic == "" {
 			r.Topic = w.defaultTopic
 		}
-		cl.Produce(ctx, r, promise)
+		// failCtx, not the caller's: a record's context must live until
+		// Kafka answers it, and its end fails the record.
+		cl.Produce(w.failCtx, r, promise)
 	}
 	return w.Err()
 }
 
-// flush waits until Kafka answered every record produced through cl, and
-// returns the first record error.
-func (w *KafkaWriter) flush(ctx context.Context, cl *kgo.Client) error {
-	if err := cl.Flush(ctx); err != nil {
+// flush waits until Kafka answered every record produced through cl, or
+// the writer failed, and returns the first error.
+func (w *KafkaWriter) flush(cl *kgo.Client) error {
+	if err := cl.Flush(w.failCtx); err != nil {
+		if werr := w.Err(); werr != nil {
+			return werr
+		}
 		return err
 	}
 	return w.Err()
 }
 
+// fail records the writer's first error and ends failCtx.
 func (w *KafkaWriter) fail(err error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.err == nil {
 		w.err = err
+	}
+	w.mu.Unlock()
+	w.cancel()
+}
+
+// failWhenDone fails the writer when ctx, the caller's, ends before the
+// returned stop is called: a Write or checkpoint blocked on Kafka returns
+// then.
+func (w *KafkaWriter) failWhenDone(ctx context.Context) (stop func() bool) {
+	return context.AfterFunc(ctx, func() { w.fail(context.Cause(ctx)) })
+}
+
+// request runs op, a step of a checkpoint, commit or close that waits for
+// Kafka, until it returns, the writer fails (a record timed out, the
+// caller's ctx ended) or Kafka has not answered within the delivery
+// timeout: then the writer fails with a *connector.UnavailableError naming
+// what and the brokers that did not answer.
+func (w *KafkaWriter) request(ctx context.Context, what string, op func(context.Context) error) error {
+	defer w.failWhenDone(ctx)()
+	rctx, cancel := context.WithTimeoutCause(w.failCtx, w.timeout, errNoAnswer)
+	defer cancel()
+	err := op(rctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(context.Cause(rctx), errNoAnswer):
+		w.fail(&connector.UnavailableError{Op: what, Err: fmt.Errorf("%w (%d ms); %s", errNoAnswer, w.timeout.Milliseconds(), w.brokers.Unreachable(time.Now()))})
+	}
+	if werr := w.Err(); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// watch fails the writer when the oldest record Kafka has not answered was
+// handed over longer than the delivery timeout ago (Java's
+// delivery.timeout.ms, counted from the hand-over, not from the record's
+// timestamp as kgo.RecordDeliveryTimeout would). It ends with the writer.
+func (w *KafkaWriter) watch() {
+	tick := time.NewTicker(min(max(w.timeout/10, 10*time.Millisecond), time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.failCtx.Done():
+			return
+		case now := <-tick.C:
+			if at, left := w.pending.oldest(); left > 0 && now.Sub(at) > w.timeout {
+				w.fail(&connector.UnavailableError{Op: "delivering records", Err: fmt.Errorf(
+					"%s not acknowledged within delivery.timeout.ms (%d ms); %s",
+					records(left), w.timeout.Milliseconds(), w.brokers.Unreachable(now))})
+				return
+			}
+		}
 	}
 }
 
 // recordErr turns franz-go's record errors into connector errors where one
-// fits.
-func recordErr(r *kgo.Record, err error) error {
+// fits: a missing topic is NOT_FOUND; a record that ran out of time or
+// retries, or met a connection that failed, is UNAVAILABLE naming the
+// brokers.
+func (w *KafkaWriter) recordErr(r *kgo.Record, err error) error {
 	if errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return &connector.NotFoundError{Kind: "topic", Name: r.Topic}
 	}
+	if errors.Is(err, kgo.ErrRecordTimeout) || errors.Is(err, kgo.ErrRecordRetries) || connector.IsConnectionError(err) {
+		return &connector.UnavailableError{Op: "delivering records", Err: fmt.Errorf("%w; %s", err, w.brokers.Unreachable(time.Now()))}
+	}
 	return err
+}
+
+// records says "1 record" or "n records".
+func records(n int64) string {
+	if n == 1 {
+		return "1 record"
+	}
+	return fmt.Sprintf("%d records", n)
+}
+
+// pendingQueue holds, in the order they were handed to franz-go, the
+// batches Kafka has not answered completely: the oldest says how long a
+// record has waited.
+type pendingQueue struct {
+	mu sync.Mutex
+	q  []*pendingBatch
+}
+
+type pendingBatch struct {
+	at   time.Time
+	left atomic.Int64 // records not answered
+}
+
+func (p *pendingQueue) add(n int, now time.Time) *pendingBatch {
+	b := &pendingBatch{at: now}
+	b.left.Store(int64(n))
+	p.mu.Lock()
+	p.q = append(p.q, b)
+	p.mu.Unlock()
+	return b
+}
+
+// oldest drops the answered batches at the front and returns when the
+// oldest batch with an unanswered record was handed over, and how many
+// records are unanswered.
+func (p *pendingQueue) oldest() (at time.Time, left int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.q) > 0 && p.q[0].left.Load() <= 0 {
+		p.q[0] = nil
+		p.q = p.q[1:]
+	}
+	if len(p.q) == 0 {
+		return time.Time{}, 0
+	}
+	for _, b := range p.q {
+		left += b.left.Load()
+	}
+	return p.q[0].at, left
 }

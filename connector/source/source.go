@@ -3,7 +3,9 @@
 // them, start and stop offsets resolved once when the reader opens, and the
 // next offset of every split tracked so that a checkpoint can record it.
 //
-// A Reader is not safe for concurrent use: one goroutine polls it.
+// A Reader is not safe for concurrent use: one goroutine polls it (Commit
+// and Health excepted). Like Kafka's consumer it keeps retrying while
+// brokers fail or hang; Health tells for how long they have.
 package source
 
 import (
@@ -12,6 +14,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -185,7 +188,18 @@ type Reader struct {
 	group         string
 	readCommitted bool
 	maxPoll       int
+
+	// brokers follows the client's requests for Health; live holds the
+	// unfinished splits, whose leaders Health looks at, for the goroutine
+	// that calls Health.
+	brokers     *connector.Brokers
+	live        atomic.Pointer[[]TopicPartition]
+	fetchFailed map[TopicPartition]bool // splits whose fetch error is in brokers
 }
+
+// answerSlack is how long past fetch.max.wait.ms a broker may take to
+// answer before Health counts it as not answering.
+const answerSlack = time.Second
 
 // Open resolves the topics, the splits this reader owns and their start and
 // stop offsets, and starts fetching. Errors: *connector.NotFoundError for a
@@ -197,10 +211,12 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	if cfg.Settings == nil {
 		cfg.Settings, _ = kafkaconf.Parse(kafkaconf.Consumer, nil, kafkaconf.Files{})
 	}
+	brokers := connector.NewBrokers(cfg.Cluster.BootstrapServers, 0)
 	opts := append(cfg.Settings.ClientOpts(cfg.Cluster, cfg.ClientID),
 		// Control records move a split's position (a barrier after a
 		// transaction's commit marker must resume past it); take drops them.
-		kgo.KeepControlRecords())
+		kgo.KeepControlRecords(),
+		kgo.WithHooks(brokers.Hook()))
 	if cfg.Settings.DiscoveryInterval >= 0 && !cfg.Bounded {
 		opts = append(opts, kgo.MetadataMinAge(kafkaconf.DiscoveryMetadataMinAge))
 	}
@@ -208,10 +224,13 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	if err != nil {
 		return nil, connector.Invalid("properties", "%v", err)
 	}
+	// A fetch waits in the broker up to fetch.max.wait.ms for records.
+	fetchWait, _ := cl.OptValue(kgo.FetchMaxWait).(time.Duration)
+	brokers.SetAnswerIn(fetchWait + answerSlack)
 	r := &Reader{
 		cl: cl, adm: kadm.NewClient(cl), index: cfg.ReaderIndex, parallelism: cfg.Parallelism, stop: cfg.Stop,
 		splits: make(map[TopicPartition]*SplitState), maxPoll: cfg.Settings.MaxPollRecords, group: cfg.GroupID,
-		readCommitted: cfg.Settings.ReadCommitted,
+		readCommitted: cfg.Settings.ReadCommitted, brokers: brokers, fetchFailed: make(map[TopicPartition]bool),
 	}
 	r.discovery = -1
 	if !cfg.Bounded {
@@ -234,7 +253,48 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 		consume[k.Topic][k.Partition] = kgo.NewOffset().At(s.Start)
 	}
 	cl.AddConsumePartitions(consume)
+	r.publishLive()
 	return r, nil
+}
+
+// publishLive stores the unfinished splits for Health.
+func (r *Reader) publishLive() {
+	live := make([]TopicPartition, 0, r.open)
+	for _, k := range r.order {
+		if !r.splits[k].Finished() {
+			live = append(live, k)
+		}
+	}
+	r.live.Store(&live)
+}
+
+// Health reports whether the reader's requests to Kafka are failing, since
+// when and why: a broker that leads one of its unfinished splits failed a
+// dial, a request or did not answer in time (fetch.max.wait.ms and a
+// second), a split's partition has a metadata error, or a fetch or
+// partition discovery failed, and none of these succeeded since. The
+// reader keeps retrying meanwhile. It is safe to call while another
+// goroutine polls.
+func (r *Reader) Health(now time.Time) connector.Health {
+	var inUse map[int32]bool // nil while a leader is unknown: every broker counts
+	if live := r.live.Load(); live != nil {
+		inUse = make(map[int32]bool, 1)
+		for _, k := range *live {
+			leader, _, err := r.cl.PartitionLeader(k.Topic, k.Partition)
+			what := fmt.Sprintf("metadata of %s/%d", k.Topic, k.Partition)
+			if err != nil {
+				r.brokers.Fail(what, err)
+			} else {
+				r.brokers.Recover(what)
+			}
+			if leader < 0 {
+				inUse = nil
+			} else if inUse != nil {
+				inUse[leader] = true
+			}
+		}
+	}
+	return r.brokers.Health(now, inUse)
 }
 
 func (r *Reader) resolve(ctx context.Context, cfg Config) error {
@@ -518,8 +578,10 @@ func (r *Reader) Splits() []Split {
 func (r *Reader) Finished() bool { return r.hasStop && r.open == 0 && r.discovery < 0 }
 
 // Poll blocks until records arrive, splits finish or discovery adds splits,
-// and returns them. It returns ctx.Err() when ctx ends, and an
-// *connector.UnavailableError or the Kafka error when fetching fails.
+// and returns them. It returns ctx.Err() when ctx ends, and the Kafka error
+// (or an *connector.UnavailableError) when fetching fails for good.
+// Retriable errors and failed connections do not end it: franz-go retries,
+// as Kafka's consumer does, and Health reports them.
 func (r *Reader) Poll(ctx context.Context) (Batch, error) {
 	for {
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
@@ -541,6 +603,10 @@ func (r *Reader) Poll(ctx context.Context) (Batch, error) {
 				// Time to look for new partitions.
 			case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded), errors.Is(fe.Err, kgo.ErrClientClosed):
 				return Batch{}, fe.Err
+			case retriable(fe.Err):
+				k := TopicPartition{fe.Topic, fe.Partition}
+				r.brokers.Fail(fetchWhat(k), fe.Err)
+				r.fetchFailed[k] = true
 			default:
 				return Batch{}, unavailable(fmt.Sprintf("fetching %s/%d", fe.Topic, fe.Partition), fe.Err)
 			}
@@ -551,7 +617,16 @@ func (r *Reader) Poll(ctx context.Context) (Batch, error) {
 		if r.discovery >= 0 && !time.Now().Before(r.nextDiscovery) {
 			r.nextDiscovery = time.Now().Add(r.discovery)
 			added, err := r.discover(ctx)
-			if err != nil {
+			switch {
+			case err == nil:
+				r.brokers.Recover(discoveryWhat)
+			case ctx.Err() != nil:
+				return Batch{}, ctx.Err()
+			case retriable(err):
+				// Kafka's consumer retries its metadata requests too: try
+				// again at the next interval, and let Health report it.
+				r.brokers.Fail(discoveryWhat, err)
+			default:
 				return Batch{}, err
 			}
 			b.Added = added
@@ -594,7 +669,21 @@ func (r *Reader) discover(ctx context.Context) ([]Split, error) {
 		consume[sp.Topic][sp.Partition] = kgo.NewOffset().At(sp.Start)
 	}
 	r.cl.AddConsumePartitions(consume)
+	r.publishLive()
 	return added, nil
+}
+
+// discoveryWhat names a failed partition discovery in Health.
+const discoveryWhat = "discovering partitions"
+
+// fetchWhat names a failed fetch of split k in Health.
+func fetchWhat(k TopicPartition) string { return fmt.Sprintf("fetching %s/%d", k.Topic, k.Partition) }
+
+// retriable reports whether err is one Kafka's consumer retries: a
+// retriable Kafka error, a failed connection, or no answer.
+func retriable(err error) bool {
+	var unavailable *connector.UnavailableError
+	return kerr.IsRetriable(err) || connector.IsConnectionError(err) || errors.As(err, &unavailable)
 }
 
 // Commit commits offsets (the next offset of each split) to the reader's
@@ -614,9 +703,14 @@ func (r *Reader) Commit(ctx context.Context, offsets []SplitState) error {
 // take appends the records of one partition that lie in [next, stop) and
 // moves the split on, finishing it at its stop.
 func (r *Reader) take(b *Batch, topic string, partition int32, recs []*kgo.Record) {
-	s := r.splits[TopicPartition{topic, partition}]
+	k := TopicPartition{topic, partition}
+	s := r.splits[k]
 	if s == nil || s.Finished() || len(recs) == 0 {
 		return
+	}
+	if r.fetchFailed[k] {
+		delete(r.fetchFailed, k)
+		r.brokers.Recover(fetchWhat(k))
 	}
 	moved := false
 	for _, rec := range recs {
@@ -642,6 +736,7 @@ func (r *Reader) take(b *Batch, topic string, partition int32, recs []*kgo.Recor
 		r.open--
 		b.Finished = append(b.Finished, s.Split)
 		r.cl.RemoveConsumePartitions(map[string][]int32{topic: {partition}})
+		r.publishLive()
 	}
 }
 

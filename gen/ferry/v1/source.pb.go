@@ -1430,6 +1430,77 @@ func (*EndOfInput) Descriptor() ([]byte, []int) {
 	return file_ferry_v1_source_proto_rawDescGZIP(), []int{18}
 }
 
+// KafkaStatus says whether the reader reaches Kafka. The session does not
+// end when brokers die or hang: like Kafka's consumer it keeps retrying, and
+// sends available = false once its requests to Kafka (fetches, metadata)
+// have failed for longer than the property kafka.status.unavailable.after.ms
+// (default 10000), then available = true once they succeed again. The
+// server's health is NOT_SERVING meanwhile.
+type KafkaStatus struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Available bool                   `protobuf:"varint,1,opt,name=available,proto3" json:"available,omitempty"`
+	// Why Kafka is unavailable: the brokers (address and node id) and the
+	// requests that failed, with their last errors, and the bootstrap
+	// servers. Empty when available.
+	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// When the requests began to fail (available = false), or when they were
+	// seen to succeed again (available = true), in ms since the Unix epoch.
+	SinceMs       int64 `protobuf:"varint,3,opt,name=since_ms,json=sinceMs,proto3" json:"since_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaStatus) Reset() {
+	*x = KafkaStatus{}
+	mi := &file_ferry_v1_source_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaStatus) ProtoMessage() {}
+
+func (x *KafkaStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_source_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaStatus.ProtoReflect.Descriptor instead.
+func (*KafkaStatus) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_source_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *KafkaStatus) GetAvailable() bool {
+	if x != nil {
+		return x.Available
+	}
+	return false
+}
+
+func (x *KafkaStatus) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *KafkaStatus) GetSinceMs() int64 {
+	if x != nil {
+		return x.SinceMs
+	}
+	return 0
+}
+
 // ReadResponse is a server message on a source stream.
 type ReadResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1444,6 +1515,7 @@ type ReadResponse struct {
 	//	*ReadResponse_SplitsAdded
 	//	*ReadResponse_SplitFinished
 	//	*ReadResponse_EndOfInput
+	//	*ReadResponse_KafkaStatus
 	Kind          isReadResponse_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1451,7 +1523,7 @@ type ReadResponse struct {
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_ferry_v1_source_proto_msgTypes[19]
+	mi := &file_ferry_v1_source_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1535,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_source_proto_msgTypes[19]
+	mi := &file_ferry_v1_source_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1548,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_source_proto_rawDescGZIP(), []int{19}
+	return file_ferry_v1_source_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReadResponse) GetKind() isReadResponse_Kind {
@@ -1567,6 +1639,15 @@ func (x *ReadResponse) GetEndOfInput() *EndOfInput {
 	return nil
 }
 
+func (x *ReadResponse) GetKafkaStatus() *KafkaStatus {
+	if x != nil {
+		if x, ok := x.Kind.(*ReadResponse_KafkaStatus); ok {
+			return x.KafkaStatus
+		}
+	}
+	return nil
+}
+
 type isReadResponse_Kind interface {
 	isReadResponse_Kind()
 }
@@ -1607,6 +1688,10 @@ type ReadResponse_EndOfInput struct {
 	EndOfInput *EndOfInput `protobuf:"bytes,9,opt,name=end_of_input,json=endOfInput,proto3,oneof"`
 }
 
+type ReadResponse_KafkaStatus struct {
+	KafkaStatus *KafkaStatus `protobuf:"bytes,10,opt,name=kafka_status,json=kafkaStatus,proto3,oneof"`
+}
+
 func (*ReadResponse_Opened) isReadResponse_Kind() {}
 
 func (*ReadResponse_Records) isReadResponse_Kind() {}
@@ -1625,6 +1710,8 @@ func (*ReadResponse_SplitFinished) isReadResponse_Kind() {}
 
 func (*ReadResponse_EndOfInput) isReadResponse_Kind() {}
 
+func (*ReadResponse_KafkaStatus) isReadResponse_Kind() {}
+
 // The earliest offset of each partition.
 type OffsetsInitializer_Earliest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1634,7 +1721,7 @@ type OffsetsInitializer_Earliest struct {
 
 func (x *OffsetsInitializer_Earliest) Reset() {
 	*x = OffsetsInitializer_Earliest{}
-	mi := &file_ferry_v1_source_proto_msgTypes[21]
+	mi := &file_ferry_v1_source_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1733,7 @@ func (x *OffsetsInitializer_Earliest) String() string {
 func (*OffsetsInitializer_Earliest) ProtoMessage() {}
 
 func (x *OffsetsInitializer_Earliest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_source_proto_msgTypes[21]
+	mi := &file_ferry_v1_source_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1671,7 +1758,7 @@ type OffsetsInitializer_Latest struct {
 
 func (x *OffsetsInitializer_Latest) Reset() {
 	*x = OffsetsInitializer_Latest{}
-	mi := &file_ferry_v1_source_proto_msgTypes[22]
+	mi := &file_ferry_v1_source_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +1770,7 @@ func (x *OffsetsInitializer_Latest) String() string {
 func (*OffsetsInitializer_Latest) ProtoMessage() {}
 
 func (x *OffsetsInitializer_Latest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_source_proto_msgTypes[22]
+	mi := &file_ferry_v1_source_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1799,7 @@ type OffsetsInitializer_Committed struct {
 
 func (x *OffsetsInitializer_Committed) Reset() {
 	*x = OffsetsInitializer_Committed{}
-	mi := &file_ferry_v1_source_proto_msgTypes[23]
+	mi := &file_ferry_v1_source_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1724,7 +1811,7 @@ func (x *OffsetsInitializer_Committed) String() string {
 func (*OffsetsInitializer_Committed) ProtoMessage() {}
 
 func (x *OffsetsInitializer_Committed) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_source_proto_msgTypes[23]
+	mi := &file_ferry_v1_source_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1759,7 +1846,7 @@ type OffsetsInitializer_Specific struct {
 
 func (x *OffsetsInitializer_Specific) Reset() {
 	*x = OffsetsInitializer_Specific{}
-	mi := &file_ferry_v1_source_proto_msgTypes[24]
+	mi := &file_ferry_v1_source_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1771,7 +1858,7 @@ func (x *OffsetsInitializer_Specific) String() string {
 func (*OffsetsInitializer_Specific) ProtoMessage() {}
 
 func (x *OffsetsInitializer_Specific) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_source_proto_msgTypes[24]
+	mi := &file_ferry_v1_source_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1905,7 +1992,11 @@ const file_ferry_v1_source_proto_rawDesc = "" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12'\n" +
 	"\x0fstopping_offset\x18\x03 \x01(\x03R\x0estoppingOffset\"\f\n" +
 	"\n" +
-	"EndOfInput\"\xf9\x03\n" +
+	"EndOfInput\"\\\n" +
+	"\vKafkaStatus\x12\x1c\n" +
+	"\tavailable\x18\x01 \x01(\bR\tavailable\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x19\n" +
+	"\bsince_ms\x18\x03 \x01(\x03R\asinceMs\"\xb5\x04\n" +
 	"\fReadResponse\x120\n" +
 	"\x06opened\x18\x01 \x01(\v2\x16.ferry.v1.SourceOpenedH\x00R\x06opened\x121\n" +
 	"\arecords\x18\x02 \x01(\v2\x15.ferry.v1.RecordBatchH\x00R\arecords\x12-\n" +
@@ -1916,7 +2007,9 @@ const file_ferry_v1_source_proto_rawDesc = "" +
 	"\fsplits_added\x18\a \x01(\v2\x15.ferry.v1.SplitsAddedH\x00R\vsplitsAdded\x12@\n" +
 	"\x0esplit_finished\x18\b \x01(\v2\x17.ferry.v1.SplitFinishedH\x00R\rsplitFinished\x128\n" +
 	"\fend_of_input\x18\t \x01(\v2\x14.ferry.v1.EndOfInputH\x00R\n" +
-	"endOfInputB\x06\n" +
+	"endOfInput\x12:\n" +
+	"\fkafka_status\x18\n" +
+	" \x01(\v2\x15.ferry.v1.KafkaStatusH\x00R\vkafkaStatusB\x06\n" +
 	"\x04kind*i\n" +
 	"\vBoundedness\x12\x1b\n" +
 	"\x17BOUNDEDNESS_UNSPECIFIED\x10\x00\x12$\n" +
@@ -1947,7 +2040,7 @@ func file_ferry_v1_source_proto_rawDescGZIP() []byte {
 }
 
 var file_ferry_v1_source_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ferry_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_ferry_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_ferry_v1_source_proto_goTypes = []any{
 	(Boundedness)(0),                     // 0: ferry.v1.Boundedness
 	(OffsetResetStrategy)(0),             // 1: ferry.v1.OffsetResetStrategy
@@ -1971,43 +2064,44 @@ var file_ferry_v1_source_proto_goTypes = []any{
 	(*SplitsAdded)(nil),                  // 19: ferry.v1.SplitsAdded
 	(*SplitFinished)(nil),                // 20: ferry.v1.SplitFinished
 	(*EndOfInput)(nil),                   // 21: ferry.v1.EndOfInput
-	(*ReadResponse)(nil),                 // 22: ferry.v1.ReadResponse
-	nil,                                  // 23: ferry.v1.SourceSpec.PropertiesEntry
-	(*OffsetsInitializer_Earliest)(nil),  // 24: ferry.v1.OffsetsInitializer.Earliest
-	(*OffsetsInitializer_Latest)(nil),    // 25: ferry.v1.OffsetsInitializer.Latest
-	(*OffsetsInitializer_Committed)(nil), // 26: ferry.v1.OffsetsInitializer.Committed
-	(*OffsetsInitializer_Specific)(nil),  // 27: ferry.v1.OffsetsInitializer.Specific
-	(*Cluster)(nil),                      // 28: ferry.v1.Cluster
-	(*TopicPartition)(nil),               // 29: ferry.v1.TopicPartition
-	(*Checkpoint)(nil),                   // 30: ferry.v1.Checkpoint
-	(*Close)(nil),                        // 31: ferry.v1.Close
-	(*Record)(nil),                       // 32: ferry.v1.Record
-	(*PartitionOffset)(nil),              // 33: ferry.v1.PartitionOffset
+	(*KafkaStatus)(nil),                  // 22: ferry.v1.KafkaStatus
+	(*ReadResponse)(nil),                 // 23: ferry.v1.ReadResponse
+	nil,                                  // 24: ferry.v1.SourceSpec.PropertiesEntry
+	(*OffsetsInitializer_Earliest)(nil),  // 25: ferry.v1.OffsetsInitializer.Earliest
+	(*OffsetsInitializer_Latest)(nil),    // 26: ferry.v1.OffsetsInitializer.Latest
+	(*OffsetsInitializer_Committed)(nil), // 27: ferry.v1.OffsetsInitializer.Committed
+	(*OffsetsInitializer_Specific)(nil),  // 28: ferry.v1.OffsetsInitializer.Specific
+	(*Cluster)(nil),                      // 29: ferry.v1.Cluster
+	(*TopicPartition)(nil),               // 30: ferry.v1.TopicPartition
+	(*Checkpoint)(nil),                   // 31: ferry.v1.Checkpoint
+	(*Close)(nil),                        // 32: ferry.v1.Close
+	(*Record)(nil),                       // 33: ferry.v1.Record
+	(*PartitionOffset)(nil),              // 34: ferry.v1.PartitionOffset
 }
 var file_ferry_v1_source_proto_depIdxs = []int32{
-	28, // 0: ferry.v1.SourceSpec.cluster:type_name -> ferry.v1.Cluster
+	29, // 0: ferry.v1.SourceSpec.cluster:type_name -> ferry.v1.Cluster
 	4,  // 1: ferry.v1.SourceSpec.topics:type_name -> ferry.v1.TopicList
 	5,  // 2: ferry.v1.SourceSpec.partitions:type_name -> ferry.v1.PartitionSet
 	6,  // 3: ferry.v1.SourceSpec.starting_offsets:type_name -> ferry.v1.OffsetsInitializer
 	0,  // 4: ferry.v1.SourceSpec.boundedness:type_name -> ferry.v1.Boundedness
 	6,  // 5: ferry.v1.SourceSpec.stopping_offsets:type_name -> ferry.v1.OffsetsInitializer
-	23, // 6: ferry.v1.SourceSpec.properties:type_name -> ferry.v1.SourceSpec.PropertiesEntry
+	24, // 6: ferry.v1.SourceSpec.properties:type_name -> ferry.v1.SourceSpec.PropertiesEntry
 	7,  // 7: ferry.v1.SourceSpec.watermark_strategy:type_name -> ferry.v1.WatermarkStrategy
-	29, // 8: ferry.v1.PartitionSet.partitions:type_name -> ferry.v1.TopicPartition
-	24, // 9: ferry.v1.OffsetsInitializer.earliest:type_name -> ferry.v1.OffsetsInitializer.Earliest
-	25, // 10: ferry.v1.OffsetsInitializer.latest:type_name -> ferry.v1.OffsetsInitializer.Latest
-	26, // 11: ferry.v1.OffsetsInitializer.committed:type_name -> ferry.v1.OffsetsInitializer.Committed
-	27, // 12: ferry.v1.OffsetsInitializer.specific:type_name -> ferry.v1.OffsetsInitializer.Specific
+	30, // 8: ferry.v1.PartitionSet.partitions:type_name -> ferry.v1.TopicPartition
+	25, // 9: ferry.v1.OffsetsInitializer.earliest:type_name -> ferry.v1.OffsetsInitializer.Earliest
+	26, // 10: ferry.v1.OffsetsInitializer.latest:type_name -> ferry.v1.OffsetsInitializer.Latest
+	27, // 11: ferry.v1.OffsetsInitializer.committed:type_name -> ferry.v1.OffsetsInitializer.Committed
+	28, // 12: ferry.v1.OffsetsInitializer.specific:type_name -> ferry.v1.OffsetsInitializer.Specific
 	2,  // 13: ferry.v1.WatermarkStrategy.kind:type_name -> ferry.v1.WatermarkKind
 	8,  // 14: ferry.v1.SourceState.splits:type_name -> ferry.v1.SplitState
 	3,  // 15: ferry.v1.OpenSource.spec:type_name -> ferry.v1.SourceSpec
 	9,  // 16: ferry.v1.OpenSource.restore:type_name -> ferry.v1.SourceState
 	10, // 17: ferry.v1.ReadRequest.open:type_name -> ferry.v1.OpenSource
-	30, // 18: ferry.v1.ReadRequest.checkpoint:type_name -> ferry.v1.Checkpoint
+	31, // 18: ferry.v1.ReadRequest.checkpoint:type_name -> ferry.v1.Checkpoint
 	11, // 19: ferry.v1.ReadRequest.checkpoint_complete:type_name -> ferry.v1.CheckpointComplete
-	31, // 20: ferry.v1.ReadRequest.close:type_name -> ferry.v1.Close
+	32, // 20: ferry.v1.ReadRequest.close:type_name -> ferry.v1.Close
 	8,  // 21: ferry.v1.SourceOpened.splits:type_name -> ferry.v1.SplitState
-	32, // 22: ferry.v1.RecordBatch.records:type_name -> ferry.v1.Record
+	33, // 22: ferry.v1.RecordBatch.records:type_name -> ferry.v1.Record
 	9,  // 23: ferry.v1.Barrier.state:type_name -> ferry.v1.SourceState
 	8,  // 24: ferry.v1.SplitsAdded.splits:type_name -> ferry.v1.SplitState
 	13, // 25: ferry.v1.ReadResponse.opened:type_name -> ferry.v1.SourceOpened
@@ -2019,14 +2113,15 @@ var file_ferry_v1_source_proto_depIdxs = []int32{
 	19, // 31: ferry.v1.ReadResponse.splits_added:type_name -> ferry.v1.SplitsAdded
 	20, // 32: ferry.v1.ReadResponse.split_finished:type_name -> ferry.v1.SplitFinished
 	21, // 33: ferry.v1.ReadResponse.end_of_input:type_name -> ferry.v1.EndOfInput
-	1,  // 34: ferry.v1.OffsetsInitializer.Committed.reset_strategy:type_name -> ferry.v1.OffsetResetStrategy
-	33, // 35: ferry.v1.OffsetsInitializer.Specific.offsets:type_name -> ferry.v1.PartitionOffset
-	1,  // 36: ferry.v1.OffsetsInitializer.Specific.reset_strategy:type_name -> ferry.v1.OffsetResetStrategy
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	22, // 34: ferry.v1.ReadResponse.kafka_status:type_name -> ferry.v1.KafkaStatus
+	1,  // 35: ferry.v1.OffsetsInitializer.Committed.reset_strategy:type_name -> ferry.v1.OffsetResetStrategy
+	34, // 36: ferry.v1.OffsetsInitializer.Specific.offsets:type_name -> ferry.v1.PartitionOffset
+	1,  // 37: ferry.v1.OffsetsInitializer.Specific.reset_strategy:type_name -> ferry.v1.OffsetResetStrategy
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_source_proto_init() }
@@ -2051,7 +2146,7 @@ func file_ferry_v1_source_proto_init() {
 		(*ReadRequest_CheckpointComplete)(nil),
 		(*ReadRequest_Close)(nil),
 	}
-	file_ferry_v1_source_proto_msgTypes[19].OneofWrappers = []any{
+	file_ferry_v1_source_proto_msgTypes[20].OneofWrappers = []any{
 		(*ReadResponse_Opened)(nil),
 		(*ReadResponse_Records)(nil),
 		(*ReadResponse_Barrier)(nil),
@@ -2061,6 +2156,7 @@ func file_ferry_v1_source_proto_init() {
 		(*ReadResponse_SplitsAdded)(nil),
 		(*ReadResponse_SplitFinished)(nil),
 		(*ReadResponse_EndOfInput)(nil),
+		(*ReadResponse_KafkaStatus)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2068,7 +2164,7 @@ func file_ferry_v1_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_source_proto_rawDesc), len(file_ferry_v1_source_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -240,8 +240,18 @@ class EndOfInput(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class KafkaStatus(_message.Message):
+    __slots__ = ("available", "error", "since_ms")
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    SINCE_MS_FIELD_NUMBER: _ClassVar[int]
+    available: bool
+    error: str
+    since_ms: int
+    def __init__(self, available: bool = ..., error: _Optional[str] = ..., since_ms: _Optional[int] = ...) -> None: ...
+
 class ReadResponse(_message.Message):
-    __slots__ = ("opened", "records", "barrier", "committed", "watermark", "idle", "splits_added", "split_finished", "end_of_input")
+    __slots__ = ("opened", "records", "barrier", "committed", "watermark", "idle", "splits_added", "split_finished", "end_of_input", "kafka_status")
     OPENED_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     BARRIER_FIELD_NUMBER: _ClassVar[int]
@@ -251,6 +261,7 @@ class ReadResponse(_message.Message):
     SPLITS_ADDED_FIELD_NUMBER: _ClassVar[int]
     SPLIT_FINISHED_FIELD_NUMBER: _ClassVar[int]
     END_OF_INPUT_FIELD_NUMBER: _ClassVar[int]
+    KAFKA_STATUS_FIELD_NUMBER: _ClassVar[int]
     opened: SourceOpened
     records: RecordBatch
     barrier: Barrier
@@ -260,4 +271,5 @@ class ReadResponse(_message.Message):
     splits_added: SplitsAdded
     split_finished: SplitFinished
     end_of_input: EndOfInput
-    def __init__(self, opened: _Optional[_Union[SourceOpened, _Mapping]] = ..., records: _Optional[_Union[RecordBatch, _Mapping]] = ..., barrier: _Optional[_Union[Barrier, _Mapping]] = ..., committed: _Optional[_Union[OffsetsCommitted, _Mapping]] = ..., watermark: _Optional[_Union[Watermark, _Mapping]] = ..., idle: _Optional[_Union[Idle, _Mapping]] = ..., splits_added: _Optional[_Union[SplitsAdded, _Mapping]] = ..., split_finished: _Optional[_Union[SplitFinished, _Mapping]] = ..., end_of_input: _Optional[_Union[EndOfInput, _Mapping]] = ...) -> None: ...
+    kafka_status: KafkaStatus
+    def __init__(self, opened: _Optional[_Union[SourceOpened, _Mapping]] = ..., records: _Optional[_Union[RecordBatch, _Mapping]] = ..., barrier: _Optional[_Union[Barrier, _Mapping]] = ..., committed: _Optional[_Union[OffsetsCommitted, _Mapping]] = ..., watermark: _Optional[_Union[Watermark, _Mapping]] = ..., idle: _Optional[_Union[Idle, _Mapping]] = ..., splits_added: _Optional[_Union[SplitsAdded, _Mapping]] = ..., split_finished: _Optional[_Union[SplitFinished, _Mapping]] = ..., end_of_input: _Optional[_Union[EndOfInput, _Mapping]] = ..., kafka_status: _Optional[_Union[KafkaStatus, _Mapping]] = ...) -> None: ...
