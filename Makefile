@@ -91,8 +91,14 @@ bench: build $(VENV)/.installed ## read and write throughput on a real broker, r
 		$(BENCH_ARGS)
 
 .PHONY: chaos
-chaos: build ## exactly-once under fire, long: 1,000,000 records, ferry SIGKILLed 20 times, Kafka restarted twice, output checked with read_committed
-	test/kafka/with-kafka.sh $(GO) test -count=1 -v -timeout 60m -run TestChaos ./test/chaos -args -records 1000000 -kills 20 -broker-restarts 2
+chaos: build ## exactly-once under fire, long: 1,000,000 records, ferry SIGKILLed 20 times, Kafka restarted twice, output checked with read_committed; then 60 s of random and mutated messages to both RPCs (no panic, no INTERNAL, still SERVING)
+	test/kafka/with-kafka.sh $(GO) test -count=1 -v -timeout 60m -run 'TestChaos|TestGRPCFuzz' ./test/chaos -args -records 1000000 -kills 20 -broker-restarts 2 -grpc-fuzz 60s
+
+FUZZTIME ?= 2m
+.PHONY: fuzz
+fuzz: ## run each Go fuzz target (spec conversion, sink batches, the record encoder) for FUZZTIME (default 2m); `make test` runs their seed corpus
+	for f in FuzzSourceSpec FuzzSinkSpec FuzzSinkBatch FuzzRecordsMessage; do \
+		$(GO) test ./server -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) || exit 1; done
 
 .PHONY: test-unit
 test-unit: ## the Go unit tests that need no broker

@@ -69,6 +69,32 @@ type Config struct {
 	// Policy is what each principal may do; nil allows everything. Replace
 	// it while serving with SetPolicy.
 	Policy *policy.Policy
+	// KeepaliveTime is how long a connection may be silent before ferry
+	// pings it, and KeepaliveTimeout how long ferry then waits for the
+	// answer before it closes the connection, ending its streams and
+	// closing their sessions: a client whose network vanished loses its
+	// sessions within their sum. 0 means DefaultKeepaliveTime and
+	// DefaultKeepaliveTimeout; gRPC raises a KeepaliveTime under 1 s to 1 s.
+	KeepaliveTime    time.Duration
+	KeepaliveTimeout time.Duration
+	// OpenTimeout is how long a stream may take to send open; later, it
+	// fails with DEADLINE_EXCEEDED. 0 means DefaultOpenTimeout.
+	OpenTimeout time.Duration
+	// MaxPendingStreams bounds the streams that have not sent open yet;
+	// beyond it new streams fail at once with RESOURCE_EXHAUSTED. 0 means
+	// DefaultMaxPendingStreams.
+	MaxPendingStreams int
+	// MaxConcurrentStreams bounds the streams of one connection; further
+	// streams wait in the client. 0 means DefaultMaxConcurrentStreams.
+	MaxConcurrentStreams int
+	// MemoryBudget bounds, in bytes, the memory all open sessions reserve:
+	// a source its prefetch.max.bytes, a sink its buffer.memory. An open
+	// beyond it fails with RESOURCE_EXHAUSTED. 0 means DefaultMemoryBudget.
+	MemoryBudget int64
+	// MaxSessionsPerPrincipal bounds the open sessions of one principal, or
+	// of one connection when ferry authenticates nobody; beyond it opens
+	// fail with RESOURCE_EXHAUSTED. 0 means DefaultMaxSessionsPerPrincipal.
+	MaxSessionsPerPrincipal int
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -101,6 +127,7 @@ type Server struct {
 	health   *health.Server
 	registry *sessions.Registry
 	policy   atomic.Pointer[policy.Policy] // nil allows everything
+	pending  atomic.Int64                  // streams that have not sent open yet
 
 	stopping     chan struct{} // closed when Shutdown begins
 	stopOnce     sync.Once
@@ -128,14 +155,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.HealthInterval == 0 {
 		cfg.HealthInterval = DefaultHealthInterval
 	}
+	if err := limitDefaults(&cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		health:   health.NewServer(),
-		registry: sessions.NewRegistry(cfg.MaxSessions),
+		cfg:    cfg,
+		log:    cfg.Logger,
+		health: health.NewServer(),
+		registry: sessions.NewRegistry(sessions.Limits{MaxSessions: cfg.MaxSessions,
+			MaxPerOwner: cfg.MaxSessionsPerPrincipal, MemoryBudget: cfg.MemoryBudget}),
 		stopping: make(chan struct{}),
 	}
 	s.policy.Store(cfg.Policy)
@@ -148,6 +179,7 @@ func New(cfg Config) (*Server, error) {
 	stream := []grpc.StreamServerInterceptor{
 		logging.StreamServerInterceptor(slogAdapter(s.log), logOpts...),
 		recovery.StreamServerInterceptor(recoverOpts...),
+		decodeStreams,
 	}
 	var serverOpts []grpc.ServerOption
 	if a := cfg.Authenticator; a != nil {
@@ -157,6 +189,10 @@ func New(cfg Config) (*Server, error) {
 			serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(tc)))
 		}
 	}
+	// After authentication, which gives the principal sessions count
+	// against.
+	stream = append(stream, s.limitStream)
+	serverOpts = append(serverOpts, limitOptions(cfg)...)
 	s.grpc = grpc.NewServer(append(serverOpts,
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		// Record batches are large: fewer, larger socket writes and reads

@@ -43,17 +43,26 @@ func (s *syncBuffer) String() string {
 // startOnFake starts a server whose default cluster is an in-process kfake
 // broker, with extra registering more services before it serves.
 func startOnFake(t *testing.T, logs *syncBuffer, extra func(*grpc.Server)) (*Server, *grpc.ClientConn) {
+	return startOnFakeWith(t, logs, nil, extra)
+}
+
+// startOnFakeWith is startOnFake with configure changing the Config first.
+func startOnFakeWith(t *testing.T, logs *syncBuffer, configure func(*Config), extra func(*grpc.Server)) (*Server, *grpc.ClientConn) {
 	t.Helper()
 	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(fake.Close)
-	srv, err := New(Config{
+	cfg := Config{
 		Clusters:       map[string]connector.Cluster{"default": {BootstrapServers: fake.ListenAddrs()}},
 		HealthInterval: 50 * time.Millisecond,
 		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

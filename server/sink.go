@@ -25,6 +25,8 @@ type sinkStream struct {
 
 	principal string
 	writable  map[string]bool // topics principal was allowed to write
+	lastSeq   int64           // the last batch's sequence; they increase
+	batches   int64           // batches received
 }
 
 // Write serves a sink session; see the proto for the protocol.
@@ -85,6 +87,11 @@ func (w *sinkStream) serve() error {
 			if done, err := w.handle(req); done || err != nil {
 				return err
 			}
+		case <-w.sess.Failed():
+			// Kafka refused a record or did not acknowledge one within
+			// delivery.timeout.ms: end the stream now, not at the next
+			// message.
+			return toStatus(w.sess.Err())
 		}
 	}
 }
@@ -111,6 +118,14 @@ func (w *sinkStream) handle(req *ferryv1.WriteRequest) (done bool, err error) {
 // offsets it consumed to the open transaction. Nothing is answered: Kafka's
 // acknowledgements are reported at the next checkpoint or close.
 func (w *sinkStream) onRecords(b *ferryv1.WriteBatch) (bool, error) {
+	if err := positiveIDSpec(fmt.Sprintf("records.sequence (batch %d of the stream)", w.batches+1), b.GetSequence()); err != nil {
+		return true, toStatus(err)
+	}
+	if b.GetSequence() <= w.lastSeq {
+		return true, toStatus(&sessions.OrderError{Message: "records", Rule: fmt.Sprintf("batch sequences must increase: got %d after %d", b.GetSequence(), w.lastSeq)})
+	}
+	w.lastSeq = b.GetSequence()
+	w.batches++
 	recs, err := sinkRecords(b, w.cfg.DefaultTopic)
 	if err != nil {
 		return true, toStatus(err)
@@ -142,6 +157,9 @@ func (w *sinkStream) onRecords(b *ferryv1.WriteBatch) (bool, error) {
 // (EXACTLY_ONCE) once the writer has done what the guarantee asks.
 func (w *sinkStream) onCheckpoint(c *ferryv1.Checkpoint) (bool, error) {
 	id := c.GetCheckpointId()
+	if err := positiveIDSpec("checkpoint.checkpoint_id", id); err != nil {
+		return true, toStatus(err)
+	}
 	res, err := w.sess.Checkpoint(w.ctx, id)
 	if err != nil {
 		return true, toStatus(err)
@@ -160,6 +178,9 @@ func (w *sinkStream) onCheckpoint(c *ferryv1.Checkpoint) (bool, error) {
 // onCommit commits the prepared transactions up to a checkpoint.
 func (w *sinkStream) onCommit(c *ferryv1.CommitCheckpoint) (bool, error) {
 	id := c.GetCheckpointId()
+	if err := positiveIDSpec("commit.checkpoint_id", id); err != nil {
+		return true, toStatus(err)
+	}
 	if err := w.sess.Commit(w.ctx, id); err != nil {
 		return true, toStatus(err)
 	}

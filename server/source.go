@@ -127,6 +127,10 @@ func (r *sourceStream) serve() error {
 			if err := r.sendWatermark(r.sess.Watermark(now)); err != nil {
 				return err
 			}
+		case now := <-r.sess.KafkaStatusTicks():
+			if err := r.sendKafkaStatus(r.sess.KafkaStatus(now)); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -150,6 +154,9 @@ func (r *sourceStream) handle(req *ferryv1.ReadRequest) (done bool, err error) {
 // onCheckpoint answers a barrier with the state of every split: what was
 // sent before it, so that a restore resumes right after it.
 func (r *sourceStream) onCheckpoint(c *ferryv1.Checkpoint) (bool, error) {
+	if err := positiveIDSpec("checkpoint.checkpoint_id", c.GetCheckpointId()); err != nil {
+		return true, toStatus(err)
+	}
 	states, err := r.sess.Checkpoint(c.GetCheckpointId())
 	if err != nil {
 		return true, toStatus(err)
@@ -163,6 +170,9 @@ func (r *sourceStream) onCheckpoint(c *ferryv1.Checkpoint) (bool, error) {
 // onCheckpointComplete queues the commit of a completed checkpoint's
 // offsets; its outcome arrives later as committed.
 func (r *sourceStream) onCheckpointComplete(c *ferryv1.CheckpointComplete) (bool, error) {
+	if err := positiveIDSpec("checkpoint_complete.checkpoint_id", c.GetCheckpointId()); err != nil {
+		return true, toStatus(err)
+	}
 	if err := r.sess.CheckpointComplete(r.ctx, c.GetCheckpointId()); err != nil {
 		return true, toStatus(err)
 	}
@@ -184,6 +194,22 @@ func (r *sourceStream) sendCommitted(c sessions.CommitResult) error {
 		msg.Error = c.Err.Error()
 	}
 	return r.stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Committed{Committed: msg}})
+}
+
+// sendKafkaStatus tells the client, and the log, that Kafka became
+// unavailable to the reader or available again; nil sends nothing.
+func (r *sourceStream) sendKafkaStatus(st *sessions.KafkaStatus) error {
+	if st == nil {
+		return nil
+	}
+	if st.Available {
+		r.srv.log.Info("kafka available to the source again", "session", r.sess.ID)
+	} else {
+		r.srv.log.Warn("kafka unavailable to the source; it keeps retrying", "session", r.sess.ID, "since", st.Since, "reason", st.Reason)
+	}
+	return r.stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_KafkaStatus{KafkaStatus: &ferryv1.KafkaStatus{
+		Available: st.Available, Error: st.Reason, SinceMs: st.Since.UnixMilli(),
+	}}})
 }
 
 // sendWatermark sends the watermark and idleness changes of ev.

@@ -84,8 +84,8 @@ func parallelismSpec(p *int32, index int32, indexField string) (idx, n int, err 
 	if p != nil {
 		par = *p
 	}
-	if par < 1 {
-		return 0, 0, connector.Invalid("open.parallelism", "must be >= 1, got %d", par)
+	if par < 1 || par > MaxParallelism {
+		return 0, 0, connector.Invalid("open.parallelism", "must be in 1..%d (Flink's maximum parallelism), got %d", MaxParallelism, par)
 	}
 	if index < 0 || index >= par {
 		return 0, 0, connector.Invalid(indexField, "must be in [0, parallelism=%d), got %d", par, index)
@@ -131,6 +131,75 @@ func (s *Server) propertiesSpec(role kafkaconf.Role, cl connector.Cluster, princ
 	return st, err
 }
 
+// Bounds of what a client may name, each with its reason. They keep one
+// request from costing much (a 1 MiB regular expression, a 1 MiB group id)
+// and refuse values Kafka would refuse later, or with a worse message.
+const (
+	// maxTopicNameLen is Kafka's own limit on topic names.
+	maxTopicNameLen = 249
+	// MaxParallelism is Flink's maximum parallelism (2^15): a reader or
+	// writer index beyond it cannot come from a Flink job's assignment.
+	MaxParallelism = 32768
+	// maxNameLen bounds group ids, client ids and transactional id
+	// prefixes: they are keys in Kafka's internal topics and in broker
+	// logs; longer ones are mistakes.
+	maxNameLen = 255
+	// maxPatternLen bounds a topic pattern, so that compiling it and
+	// matching every topic against it stays cheap.
+	maxPatternLen = 1024
+	// maxHeadersPerRecord and maxHeaderKeyLen bound a record's headers;
+	// values are bounded by the message size (Config.MaxRecvBytes) and
+	// Kafka's max.request.size.
+	maxHeadersPerRecord = 1024
+	maxHeaderKeyLen     = 1024
+)
+
+// topicNameSpec checks a topic name by Kafka's rules (Topic.validate): 1 to
+// 249 characters of [a-zA-Z0-9._-], neither "." nor "..". Checking here
+// gives the client a message naming the field instead of Kafka's
+// INVALID_TOPIC_EXCEPTION, and keeps names like "../etc passwd" out of
+// ferry's logs and Kafka requests.
+func topicNameSpec(field, topic string) error {
+	switch {
+	case topic == "":
+		return connector.Invalid(field, "must not be empty")
+	case len(topic) > maxTopicNameLen:
+		return connector.Invalid(field, "is %d characters long; Kafka allows at most %d", len(topic), maxTopicNameLen)
+	case topic == "." || topic == "..":
+		return connector.Invalid(field, "%q is not a legal topic name", topic)
+	}
+	for _, r := range topic {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return connector.Invalid(field, "%q has a character Kafka does not allow in topic names (only ASCII letters, digits, '.', '_' and '-')", topic)
+		}
+	}
+	return nil
+}
+
+// nameSpec checks a group id, client id or transactional id prefix: at most
+// maxNameLen bytes, no control characters (they would forge log lines).
+func nameSpec(field, name string) error {
+	if len(name) > maxNameLen {
+		return connector.Invalid(field, "is %d bytes long; at most %d", len(name), maxNameLen)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return connector.Invalid(field, "must not contain control characters (found %U)", r)
+		}
+	}
+	return nil
+}
+
+// positiveIDSpec checks a checkpoint id or batch sequence: ids start at 1,
+// so 0 and negative values (often an unset or overflowed counter) are
+// refused rather than taken as "before everything".
+func positiveIDSpec(field string, id int64) error {
+	if id <= 0 {
+		return connector.Invalid(field, "must be > 0, got %d", id)
+	}
+	return nil
+}
+
 // topicPartitionSpec checks one (topic, partition) entry of a list at field:
 // the topic is not empty and the partition is >= 0; with seen (the entries
 // before it), it is not listed twice. It is the one rule for every list of
@@ -138,9 +207,10 @@ func (s *Server) propertiesSpec(role kafkaconf.Role, cl connector.Cluster, princ
 // states and consumed offsets.
 func topicPartitionSpec(field, topic string, partition int32, seen map[source.TopicPartition]bool) (source.TopicPartition, error) {
 	tp := source.TopicPartition{Topic: topic, Partition: partition}
+	if err := topicNameSpec(field+".topic", topic); err != nil {
+		return tp, err
+	}
 	switch {
-	case topic == "":
-		return tp, connector.Invalid(field+".topic", "must not be empty")
 	case partition < 0:
 		return tp, connector.Invalid(field+".partition", "must be >= 0, got %d", partition)
 	case seen[tp]:

@@ -36,6 +36,11 @@ func (s *Server) sinkSpec(open *ferryv1.OpenSink, principal string) (sink.Config
 		return cfg, err
 	}
 	cfg.DefaultTopic = spec.GetDefaultTopic()
+	if cfg.DefaultTopic != "" {
+		if err := topicNameSpec("open.spec.default_topic", cfg.DefaultTopic); err != nil {
+			return cfg, err
+		}
+	}
 	if cfg.Settings, err = s.propertiesSpec(kafkaconf.Producer, cfg.Cluster, principal, spec.GetProperties()); err != nil {
 		return cfg, err
 	}
@@ -57,6 +62,9 @@ func guaranteeSpec(g ferryv1.DeliveryGuarantee, prefix string) (sink.Guarantee, 
 		const f = "open.spec.transactional_id_prefix"
 		if prefix == "" {
 			return 0, connector.Invalid(f, "is required with DELIVERY_GUARANTEE_EXACTLY_ONCE")
+		}
+		if err := nameSpec(f, prefix); err != nil {
+			return 0, err
 		}
 		if strings.ContainsAny(prefix, " \t\n") {
 			return 0, connector.Invalid(f, "must not contain white space")
@@ -119,6 +127,13 @@ func sinkRecords(b *ferryv1.WriteBatch, defaultTopic string) ([]*kgo.Record, err
 		if r.GetTopic() == "" && defaultTopic == "" {
 			return nil, connector.Invalid(field("topic"), "is empty and the spec has no default_topic")
 		}
+		if r.GetTopic() != "" && (i == 0 || r.GetTopic() != in[i-1].GetTopic()) {
+			// Checked once per run of records of one topic: batches are
+			// mostly of one topic, and this is the hot path.
+			if err := topicNameSpec(field("topic"), r.GetTopic()); err != nil {
+				return nil, err
+			}
+		}
 		rec := &slab[i]
 		rec.Topic, rec.Key, rec.Value, rec.Partition = r.GetTopic(), r.Key, r.Value, sink.NoPartition
 		if r.Partition != nil {
@@ -133,9 +148,15 @@ func sinkRecords(b *ferryv1.WriteBatch, defaultTopic string) ([]*kgo.Record, err
 			}
 			rec.Timestamp = msToTime(*r.TimestampMs)
 		}
-		if len(r.GetHeaders()) > 0 {
-			rec.Headers = make([]kgo.RecordHeader, len(r.GetHeaders()))
+		if n := len(r.GetHeaders()); n > 0 {
+			if n > maxHeadersPerRecord {
+				return nil, connector.Invalid(field("headers"), "has %d headers; at most %d", n, maxHeadersPerRecord)
+			}
+			rec.Headers = make([]kgo.RecordHeader, n)
 			for j, h := range r.GetHeaders() {
+				if len(h.GetKey()) > maxHeaderKeyLen {
+					return nil, connector.Invalid(field(fmt.Sprintf("headers[%d].key", j)), "is %d bytes long; at most %d", len(h.GetKey()), maxHeaderKeyLen)
+				}
 				rec.Headers[j] = kgo.RecordHeader{Key: h.GetKey(), Value: h.Value}
 			}
 		}
@@ -160,6 +181,9 @@ func consumedOffsetsSpec(b *ferryv1.WriteBatch, g sink.Guarantee) (string, []sin
 		return "", nil, connector.Invalid(field+".group_id", "is required")
 	case len(co.GetOffsets()) == 0:
 		return "", nil, connector.Invalid(field+".offsets", "must list at least one partition")
+	}
+	if err := nameSpec(field+".group_id", co.GetGroupId()); err != nil {
+		return "", nil, err
 	}
 	out := make([]sink.ConsumedOffset, len(co.GetOffsets()))
 	for i, o := range co.GetOffsets() {

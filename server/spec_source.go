@@ -45,6 +45,9 @@ func (s *Server) sourceSpec(open *ferryv1.OpenSource, principal string) (source.
 	if cfg.Restore, err = restoreSpec(open.GetRestore()); err != nil {
 		return cfg, opts, err
 	}
+	if err := restoreInSubscription(cfg); err != nil {
+		return cfg, opts, err
+	}
 	opts.CommitOnCheckpoint = cfg.Settings.CommitOffsetsOnCheckpoint
 	opts.AutoCommitInterval = cfg.Settings.AutoCommitInterval
 	opts.Watermarks, err = watermarkSpec(spec.GetWatermarkStrategy())
@@ -85,6 +88,9 @@ func subscriptionSpec(spec *ferryv1.SourceSpec, cfg *source.Config) error {
 // topicPatternSpec compiles a topic pattern, anchored at both ends: Java's
 // Pattern.matcher(topic).matches(), which Flink uses, matches whole names.
 func topicPatternSpec(pattern string) (*regexp.Regexp, error) {
+	if len(pattern) > maxPatternLen {
+		return nil, connector.Invalid("open.spec.topic_pattern", "is %d bytes long; at most %d", len(pattern), maxPatternLen)
+	}
 	re, err := regexp.Compile(`^(?:` + pattern + `)$`)
 	if err != nil {
 		return nil, connector.Invalid("open.spec.topic_pattern", "is not a valid RE2 expression: %v", err)
@@ -99,10 +105,10 @@ func topicListSpec(topics []string) ([]string, error) {
 	}
 	seen := make(map[string]bool, len(topics))
 	for i, t := range topics {
-		switch {
-		case t == "":
-			return nil, connector.Invalid(entryField(list, i), "must not be empty")
-		case seen[t]:
+		if err := topicNameSpec(entryField(list, i), t); err != nil {
+			return nil, err
+		}
+		if seen[t] {
 			return nil, connector.Invalid(entryField(list, i), "topic %q is listed twice", t)
 		}
 		seen[t] = true
@@ -229,6 +235,12 @@ func resetStrategySpec(field string, r ferryv1.OffsetResetStrategy, def source.R
 // (they must agree). Without one, committing is off, as in Flink; committed
 // starting or stopping offsets need one.
 func groupSpec(group string, st *kafkaconf.Settings, start source.Offsets, stop *source.Offsets) (string, error) {
+	if err := nameSpec("open.spec.group_id", group); err != nil {
+		return "", err
+	}
+	if err := nameSpec(`open.spec.properties["group.id"]`, st.GroupID); err != nil {
+		return "", err
+	}
 	if g := st.GroupID; g != "" {
 		if group != "" && group != g {
 			return "", connector.Invalid(`open.spec.properties["group.id"]`, "%q differs from open.spec.group_id %q; set one", g, group)
@@ -264,6 +276,38 @@ func restoreSpec(state *ferryv1.SourceState) ([]source.SplitState, error) {
 		out = append(out, source.SplitState{Split: source.Split{TopicPartition: tp, Start: st.GetNextOffset(), Stop: stop}, Next: st.GetNextOffset()})
 	}
 	return out, nil
+}
+
+// restoreInSubscription refuses a restore state that names a split the
+// subscription cannot have: a topic not listed, not matching the pattern,
+// or a partition outside the partition set. Such a state belongs to another
+// source (a mixed-up checkpoint), and taking it silently would start the
+// subscription's own splits from earliest. Partitions that do not exist on
+// the cluster are refused when the reader resolves its splits.
+func restoreInSubscription(cfg source.Config) error {
+	topics := make(map[string]bool, len(cfg.Topics))
+	for _, t := range cfg.Topics {
+		topics[t] = true
+	}
+	parts := make(map[source.TopicPartition]bool, len(cfg.Partitions))
+	for _, tp := range cfg.Partitions {
+		parts[tp] = true
+	}
+	for i, st := range cfg.Restore {
+		var in bool
+		switch {
+		case cfg.Pattern != nil:
+			in = cfg.Pattern.MatchString(st.Topic)
+		case len(cfg.Partitions) > 0:
+			in = parts[st.TopicPartition]
+		default:
+			in = topics[st.Topic]
+		}
+		if !in {
+			return connector.Invalid(entryField("open.restore.splits", i), "%s/%d is not part of this source's subscription; a restore state must come from a checkpoint of the same source", st.Topic, st.Partition)
+		}
+	}
+	return nil
 }
 
 // watermarkSpec reads a watermark strategy (Flink's WatermarkStrategy:

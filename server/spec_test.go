@@ -17,6 +17,11 @@ import (
 // cluster is never dialled.
 func specServer(t *testing.T) *Server {
 	t.Helper()
+	return newSpecServer(t)
+}
+
+func newSpecServer(t testing.TB) *Server {
+	t.Helper()
 	s, err := New(Config{
 		Clusters: map[string]connector.Cluster{"default": {BootstrapServers: []string{"127.0.0.1:9"}}, "main": {BootstrapServers: []string{"127.0.0.1:9"}}},
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -168,7 +173,7 @@ func TestSourceSpecRules(t *testing.T) {
 		}, codes.InvalidArgument, []string{"open.restore.splits[0].topic", "must not be empty"}},
 		{"unknown cluster name", func(o *ferryv1.OpenSource) { o.Spec.Cluster = &ferryv1.Cluster{Name: "nope"} },
 			codes.NotFound, []string{"open.spec.cluster.name", `cluster "nope"`, "configured: default, main"}},
-		{"parallelism 0", func(o *ferryv1.OpenSource) { o.Parallelism = i32(0) }, codes.InvalidArgument, []string{"open.parallelism", "must be >= 1"}},
+		{"parallelism 0", func(o *ferryv1.OpenSource) { o.Parallelism = i32(0) }, codes.InvalidArgument, []string{"open.parallelism", "must be in 1..32768"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			open := &ferryv1.OpenSource{Spec: &ferryv1.SourceSpec{Topics: &ferryv1.TopicList{Topics: []string{topic}}, Boundedness: ferryv1.Boundedness_BOUNDEDNESS_BOUNDED}}

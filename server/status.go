@@ -48,7 +48,7 @@ func toStatus(err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.As(err, &order), errors.As(err, &noOffset):
 		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, sessions.ErrTooManySessions):
+	case errors.Is(err, sessions.ErrTooManySessions), errors.Is(err, sessions.ErrMemoryBudget):
 		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.As(err, &kafkaErr):
 		return status.Error(kafkaCode(kafkaErr), err.Error())
@@ -66,10 +66,11 @@ func kafkaCode(e *kerr.Error) codes.Code {
 	case kerr.TopicAuthorizationFailed, kerr.GroupAuthorizationFailed, kerr.ClusterAuthorizationFailed,
 		kerr.TransactionalIDAuthorizationFailed:
 		return codes.PermissionDenied
-	case kerr.UnknownTopicOrPartition:
+	case kerr.UnknownTopicOrPartition, kerr.UnknownTopicID, kerr.GroupIDNotFound, kerr.TransactionalIDNotFound:
 		return codes.NotFound
 	case kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidRecord, kerr.CorruptMessage,
-		kerr.InvalidTimestamp, kerr.InvalidRequiredAcks:
+		kerr.InvalidTimestamp, kerr.InvalidRequiredAcks, kerr.InvalidTopicException, kerr.InvalidPartitions,
+		kerr.InvalidConfig, kerr.InvalidTransactionTimeout, kerr.InvalidGroupID:
 		return codes.InvalidArgument
 	case kerr.ProducerFenced, kerr.InvalidProducerEpoch, kerr.TransactionCoordinatorFenced:
 		return codes.Aborted
@@ -77,5 +78,8 @@ func kafkaCode(e *kerr.Error) codes.Code {
 	if e.Retriable {
 		return codes.Unavailable
 	}
-	return codes.Unknown
+	// Any other non-retriable error: the cluster refuses the request in
+	// its present state or configuration (a policy, a version, a
+	// transaction's state); retrying as it is will not help.
+	return codes.FailedPrecondition
 }

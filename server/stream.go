@@ -78,7 +78,7 @@ func receive[T any](ctx context.Context, recv func() (T, error)) (<-chan T, <-ch
 }
 
 // recvStatus maps an error from Recv: the client's cancellation keeps its
-// code, anything else is what gRPC reported.
+// code, anything else is what gRPC (or decodeStream) reported.
 func recvStatus(err error) error {
 	if errors.Is(err, io.EOF) {
 		return status.Error(codes.FailedPrecondition, "the stream ended before open")

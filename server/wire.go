@@ -4,10 +4,15 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
+	protov2 "google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
 )
 
 // Field numbers of the messages that recordsMessage encodes; they must
@@ -62,10 +67,48 @@ func (c wireCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (c wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	if _, ok := v.(*recordsMessage); ok {
+	switch m := v.(type) {
+	case *recordsMessage:
 		return fmt.Errorf("server: recordsMessage is only sent")
+	case *undecoded:
+		data.Ref()
+		m.data = data
+		return nil
 	}
 	return c.proto.Unmarshal(data, v)
+}
+
+// undecoded holds a received message's bytes until decodeStream decodes
+// them. gRPC answers a codec error with INTERNAL on its own, before the
+// handler can say otherwise; bytes that do not decode (malformed protobuf,
+// invalid UTF-8 in a string) are the client's fault, INVALID_ARGUMENT.
+type undecoded struct{ data mem.BufferSlice }
+
+// decodeStream makes a stream's RecvMsg decode outside the codec, so that a
+// decoding failure is INVALID_ARGUMENT naming the message type.
+type decodeStream struct{ grpc.ServerStream }
+
+func (s decodeStream) RecvMsg(m any) error {
+	pm, ok := m.(protoadapt.MessageV2)
+	if !ok {
+		return s.ServerStream.RecvMsg(m)
+	}
+	var u undecoded
+	if err := s.ServerStream.RecvMsg(&u); err != nil {
+		return err
+	}
+	defer u.data.Free()
+	buf := u.data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	if err := protov2.Unmarshal(buf.ReadOnlyData(), pm); err != nil {
+		return status.Errorf(codes.InvalidArgument, "the message's bytes do not decode as %s: %v", pm.ProtoReflect().Descriptor().FullName(), err)
+	}
+	return nil
+}
+
+// decodeStreams is the stream interceptor that installs decodeStream.
+func decodeStreams(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+	return next(srv, decodeStream{ss})
 }
 
 func (wireCodec) Name() string { return proto.Name }

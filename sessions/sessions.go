@@ -36,8 +36,8 @@ const (
 	commitQueueLen = 64
 )
 
-// ErrTooManySessions is returned by Registry.Acquire when the limit is
-// reached.
+// ErrTooManySessions is returned by Registry.Acquire when the limit of open
+// sessions, of the server or of the session's owner, is reached.
 var ErrTooManySessions = errors.New("too many sessions")
 
 // OrderError is returned when a message arrives out of order: a checkpoint id
@@ -49,43 +49,89 @@ type OrderError struct {
 
 func (e *OrderError) Error() string { return e.Message + ": " + e.Rule }
 
-// Registry names sessions and bounds their number. It is safe for concurrent
-// use.
+// Limits bound what open sessions may hold together. A value <= 0 means no
+// limit.
+type Limits struct {
+	// MaxSessions bounds the open sessions of the server.
+	MaxSessions int
+	// MaxPerOwner bounds the open sessions of one owner (see Owner).
+	MaxPerOwner int
+	// MemoryBudget bounds, in bytes, the memory open sessions reserve (see
+	// SourceMemory and SinkMemory).
+	MemoryBudget int64
+}
+
+// Claim is what a session asks the registry for when it opens.
+type Claim struct {
+	Kind  string // "source" or "sink"
+	Owner Owner  // who opens it; "" counts against no per-owner limit
+	Bytes int64  // memory reserved against the budget while it is open
+}
+
+// Usage is what open sessions hold.
+type Usage struct {
+	Sessions     int   // open sessions
+	MemoryInUse  int64 // bytes reserved against MemoryBudget
+	MemoryBudget int64 // the budget; <= 0 means none
+}
+
+// Registry names sessions and bounds their number, their number per owner
+// and the memory they reserve. It is safe for concurrent use.
 type Registry struct {
-	max int
+	limits Limits
 
-	mu   sync.Mutex
-	live map[string]string // id -> kind
+	mu      sync.Mutex
+	live    map[string]string // id -> kind
+	byOwner map[Owner]int
+	memory  budget
 }
 
-// NewRegistry returns a registry admitting at most max sessions at once;
-// max <= 0 means no limit.
-func NewRegistry(max int) *Registry {
-	return &Registry{max: max, live: make(map[string]string)}
+// NewRegistry returns a registry that admits sessions within limits.
+func NewRegistry(limits Limits) *Registry {
+	return &Registry{limits: limits, live: make(map[string]string), byOwner: make(map[Owner]int),
+		memory: budget{total: limits.MemoryBudget}}
 }
 
-// Acquire registers a new session of kind ("source" or "sink") and returns
-// its id and the function that releases it. It returns ErrTooManySessions
-// (wrapped with the limit) when the registry is full.
-func (r *Registry) Acquire(kind string) (id string, release func(), err error) {
+// Acquire registers a new session for c and returns its id and the function
+// that releases it (and its memory). It returns ErrTooManySessions (wrapped
+// with the limit) when the server or c.Owner has as many open sessions as
+// allowed, and a *BudgetError when c.Bytes do not fit the memory budget;
+// then nothing is taken.
+func (r *Registry) Acquire(c Claim) (id string, release func(), err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.max > 0 && len(r.live) >= r.max {
-		return "", nil, fmt.Errorf("%w: the limit of %d open sessions is reached", ErrTooManySessions, r.max)
+	if max := r.limits.MaxSessions; max > 0 && len(r.live) >= max {
+		return "", nil, fmt.Errorf("%w: the limit of %d open sessions is reached", ErrTooManySessions, max)
+	}
+	if max := r.limits.MaxPerOwner; max > 0 && c.Owner != "" && r.byOwner[c.Owner] >= max {
+		return "", nil, fmt.Errorf("%w: %s has %d open sessions, the most one principal (or, without authentication, one connection) may have",
+			ErrTooManySessions, c.Owner, r.byOwner[c.Owner])
+	}
+	if err := r.memory.reserve(c.Bytes, memoryProperty(c.Kind)); err != nil {
+		return "", nil, err
 	}
 	for {
-		id = kind + "-" + randomHex(8)
+		id = c.Kind + "-" + randomHex(8)
 		if _, dup := r.live[id]; !dup {
 			break
 		}
 	}
-	r.live[id] = kind
+	r.live[id] = c.Kind
+	if c.Owner != "" {
+		r.byOwner[c.Owner]++
+	}
 	var once sync.Once
 	return id, func() {
 		once.Do(func() {
 			r.mu.Lock()
+			defer r.mu.Unlock()
 			delete(r.live, id)
-			r.mu.Unlock()
+			r.memory.release(c.Bytes)
+			if c.Owner != "" {
+				if r.byOwner[c.Owner]--; r.byOwner[c.Owner] == 0 {
+					delete(r.byOwner, c.Owner)
+				}
+			}
 		})
 	}, nil
 }
@@ -95,6 +141,13 @@ func (r *Registry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.live)
+}
+
+// Usage returns what open sessions hold now.
+func (r *Registry) Usage() Usage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Usage{Sessions: len(r.live), MemoryInUse: r.memory.inUse, MemoryBudget: r.memory.total}
 }
 
 func randomHex(n int) string {

@@ -8,16 +8,16 @@ import (
 )
 
 func TestRegistryBoundsAndReleases(t *testing.T) {
-	r := NewRegistry(2)
-	id1, rel1, err := r.Acquire("source")
+	r := NewRegistry(Limits{MaxSessions: 2})
+	id1, rel1, err := r.Acquire(Claim{Kind: "source"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	id2, _, err := r.Acquire("sink")
+	id2, _, err := r.Acquire(Claim{Kind: "sink"})
 	if err != nil || id1 == id2 {
 		t.Fatalf("second acquire: %v %q %q", err, id1, id2)
 	}
-	if _, _, err := r.Acquire("sink"); !errors.Is(err, ErrTooManySessions) {
+	if _, _, err := r.Acquire(Claim{Kind: "sink"}); !errors.Is(err, ErrTooManySessions) {
 		t.Fatalf("third acquire: %v, want ErrTooManySessions", err)
 	}
 	rel1()
@@ -25,7 +25,7 @@ func TestRegistryBoundsAndReleases(t *testing.T) {
 	if r.Len() != 1 {
 		t.Fatalf("Len = %d after release, want 1", r.Len())
 	}
-	if _, _, err := r.Acquire("source"); err != nil {
+	if _, _, err := r.Acquire(Claim{Kind: "source"}); err != nil {
 		t.Fatalf("acquire after release: %v", err)
 	}
 }

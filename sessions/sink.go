@@ -27,7 +27,7 @@ type Sink struct {
 // OpenSink registers a session in reg and opens its writer (which, under
 // EXACTLY_ONCE, first commits cfg.Restore).
 func OpenSink(ctx context.Context, reg *Registry, cfg sink.Config) (*Sink, error) {
-	id, release, err := reg.Acquire("sink")
+	id, release, err := reg.Acquire(Claim{Kind: "sink", Owner: OwnerOf(ctx), Bytes: SinkMemory(cfg.Settings)})
 	if err != nil {
 		return nil, err
 	}
@@ -51,6 +51,14 @@ func (s *Sink) Write(ctx context.Context, seq int64, recs []*kgo.Record) error {
 func (s *Sink) AddOffsets(ctx context.Context, group string, offsets []sink.ConsumedOffset) error {
 	return s.writer.AddOffsets(ctx, group, offsets)
 }
+
+// Failed is closed when the writer failed on its own, between client
+// messages: Kafka refused a record, or did not acknowledge one within
+// delivery.timeout.ms. Err says why.
+func (s *Sink) Failed() <-chan struct{} { return s.writer.Failed() }
+
+// Err returns the error the writer failed with, or nil.
+func (s *Sink) Err() error { return s.writer.Err() }
 
 // CheckpointResult is the answer to a checkpoint.
 type CheckpointResult struct {

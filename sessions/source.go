@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ferrykafka/ferry/connector/kafkaconf"
 	"github.com/ferrykafka/ferry/connector/source"
 )
 
@@ -34,6 +35,20 @@ type WatermarkEvent struct {
 	Watermark *int64
 	// Idle is set when the reader became idle (true) or active (false).
 	Idle *bool
+}
+
+// KafkaStatus is a change of the reader's Kafka status to tell the client.
+type KafkaStatus struct {
+	// Available is false when the reader's requests to Kafka have failed
+	// for longer than kafka.status.unavailable.after.ms, true when they
+	// succeed again.
+	Available bool
+	// Reason names the brokers and requests that failed; empty when
+	// available.
+	Reason string
+	// Since is when the requests began to fail, or when they were seen
+	// to succeed again.
+	Since time.Time
 }
 
 type commitRequest struct {
@@ -84,12 +99,16 @@ type Source struct {
 
 	watermarks *source.Watermarks
 	ticker     *time.Ticker // drives idleness
+
+	statusTicker     *time.Ticker  // drives KafkaStatus
+	unavailableAfter time.Duration // kafka.status.unavailable.after.ms
+	unavailable      bool          // the client was told Kafka is unavailable
 }
 
 // OpenSource registers a session in reg and opens its reader. The fetch loop
 // prefetches at most one batch beyond the one being delivered.
 func OpenSource(ctx context.Context, reg *Registry, cfg source.Config, opts SourceOptions) (*Source, error) {
-	id, release, err := reg.Acquire("source")
+	id, release, err := reg.Acquire(Claim{Kind: "source", Owner: OwnerOf(ctx), Bytes: SourceMemory(cfg.Settings)})
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +145,13 @@ func OpenSource(ctx context.Context, reg *Registry, cfg source.Config, opts Sour
 			s.ticker = time.NewTicker(min(opts.Watermarks.IdleTimeout/2, 200*time.Millisecond))
 		}
 	}
+	s.unavailableAfter = kafkaconf.DefaultUnavailableAfter
+	if cfg.Settings != nil && cfg.Settings.UnavailableAfter > 0 {
+		s.unavailableAfter = cfg.Settings.UnavailableAfter
+	}
+	// A fifth of the bound between looks, so that the report comes at most
+	// 20% late; at least one a second, at most 20 a second.
+	s.statusTicker = time.NewTicker(min(max(s.unavailableAfter/5, 50*time.Millisecond), time.Second))
 	now := time.Now()
 	s.initial = r.Splits() // before the fetch loop owns the reader
 	for _, sp := range s.initial {
@@ -214,6 +240,27 @@ func (s *Source) IdleTicks() <-chan time.Time {
 		return nil
 	}
 	return s.ticker.C
+}
+
+// KafkaStatusTicks ticks when the reader's Kafka status must be looked at
+// (KafkaStatus).
+func (s *Source) KafkaStatusTicks() <-chan time.Time { return s.statusTicker.C }
+
+// KafkaStatus returns the change of the reader's Kafka status to tell the
+// client at now, or nil: unavailable once its requests to Kafka have failed
+// for longer than kafka.status.unavailable.after.ms (the reader keeps
+// retrying), available again once they succeed after that.
+func (s *Source) KafkaStatus(now time.Time) *KafkaStatus {
+	h := s.reader.Health(now)
+	switch {
+	case !s.unavailable && h.Failing && now.Sub(h.Since) >= s.unavailableAfter:
+		s.unavailable = true
+		return &KafkaStatus{Reason: h.Reason, Since: h.Since}
+	case s.unavailable && !h.Failing:
+		s.unavailable = false
+		return &KafkaStatus{Available: true, Since: now}
+	}
+	return nil
 }
 
 // CommitsEnabled reports whether completed checkpoints commit offsets.
@@ -383,6 +430,7 @@ func (s *Source) Close() {
 	if s.ticker != nil {
 		s.ticker.Stop()
 	}
+	s.statusTicker.Stop()
 	s.reader.Close()
 	s.release()
 }

@@ -46,6 +46,9 @@ type fileConfig struct {
 	// Principals are the policy: the rights of each authenticated name.
 	// Reloaded when the file changes; a bad file keeps the old policy.
 	Principals map[string]rightsConfig `json:"principals"`
+	// Limits bound what clients may hold: sessions, memory, streams,
+	// keepalive; the flags of the same names override them.
+	Limits limitsConfig `json:"limits"`
 }
 
 type clusterConfig struct {

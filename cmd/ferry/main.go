@@ -84,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var allowBootstrap, allowFileDirs listFlag
 	fs.Var(&allowBootstrap, "allow-bootstrap", "a Kafka address clients may name in cluster.bootstrap_servers, host:port or host:*; repeatable (default: none, clients name configured clusters)")
 	fs.Var(&allowFileDirs, "allow-file-dir", "an absolute directory whose files clients' properties may name (ssl.truststore.location, ...); repeatable (default: none)")
-	maxSessions := fs.Int("max-sessions", server.DefaultMaxSessions, "open sessions at most; more are refused with RESOURCE_EXHAUSTED")
+	limits := addLimitFlags(fs)
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for sessions to end")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	addrFile := fs.String("addr-file", "", "write the address ferry listens on to this file once it serves")
@@ -163,8 +163,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := checkExposure(*listen, auth, *insecure, log); err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Clusters: clusters, MaxSessions: *maxSessions, Logger: log,
-		AllowedBootstrap: allowBootstrap, AllowedFileDirs: allowFileDirs, Authenticator: auth, Policy: pol})
+	cfg := server.Config{Clusters: clusters, Logger: log,
+		AllowedBootstrap: allowBootstrap, AllowedFileDirs: allowFileDirs, Authenticator: auth, Policy: pol}
+	if err := limits.apply(&cfg, set, fc.Limits); err != nil {
+		return err
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		return err
 	}

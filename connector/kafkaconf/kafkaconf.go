@@ -67,9 +67,20 @@ type Settings struct {
 	// PrefetchMaxBytes is prefetch.max.bytes (DefaultPrefetchMaxBytes): the
 	// bytes of records a source session fetches ahead of its client.
 	PrefetchMaxBytes int
+	// BufferMemory is buffer.memory: the bytes of records a sink session
+	// holds until Kafka acknowledges them; 0 means DefaultBufferMemory.
+	BufferMemory int
 	// TransactionTimeout is transaction.timeout.ms
 	// (DefaultTransactionTimeout).
 	TransactionTimeout time.Duration
+	// DeliveryTimeout is delivery.timeout.ms (DefaultDeliveryTimeout): how
+	// long a sink waits for Kafka to acknowledge a record before it fails
+	// with UNAVAILABLE.
+	DeliveryTimeout time.Duration
+	// UnavailableAfter is kafka.status.unavailable.after.ms
+	// (DefaultUnavailableAfter): how long a source's requests to Kafka
+	// must have failed before it reports kafka_status unavailable.
+	UnavailableAfter time.Duration
 	// MaxPollRecords is max.poll.records (DefaultMaxPollRecords): records
 	// a source takes from its fetch buffer at once.
 	MaxPollRecords int
@@ -111,9 +122,9 @@ func Table() []Property {
 
 var table = []Property{
 	{Name: "client.id", Roles: Consumer | Producer, Default: "{client.id.prefix}-{session id}", Option: "kgo.ClientID",
-		apply: func(v string, s *Settings) error { s.ClientID = v; return nil }},
+		apply: func(v string, s *Settings) error { s.ClientID = v; return clientIDRule(v) }},
 	{Name: "client.id.prefix", Roles: Consumer | Producer, Default: DefaultClientIDPrefix, Option: "kgo.ClientID (prefix of the generated id)",
-		apply: func(v string, s *Settings) error { s.ClientIDPrefix = v; return nil }},
+		apply: func(v string, s *Settings) error { s.ClientIDPrefix = v; return clientIDRule(v) }},
 	{Name: "retry.backoff.ms", Roles: Consumer | Producer, Default: "franz-go's exponential backoff (250 ms to 2.5 s, jittered)", Option: "kgo.RetryBackoffFn (constant)",
 		apply: durationMs(0, func(d time.Duration) kgo.Opt {
 			return kgo.RetryBackoffFn(func(int) time.Duration { return d })
@@ -205,7 +216,7 @@ var table = []Property{
 		apply: func(v string, s *Settings) error {
 			n, err := strconv.ParseInt(v, 10, 32)
 			if err != nil || n < 1 {
-				return fmt.Errorf("must be an integer number of milliseconds >= 1, not %q", v)
+				return fmt.Errorf("must be an integer number of milliseconds in 1..2147483647, not %q", v)
 			}
 			s.TransactionTimeout = time.Duration(n) * time.Millisecond
 			return nil
@@ -264,8 +275,10 @@ var table = []Property{
 			s.Opts = append(s.Opts, kgo.ProducerBatchCompression(c))
 			return nil
 		}},
-	{Name: "delivery.timeout.ms", Roles: Producer, Default: "unbounded (franz-go's)", Option: "kgo.RecordDeliveryTimeout",
-		apply: durationMs(1, func(d time.Duration) kgo.Opt { return kgo.RecordDeliveryTimeout(d) })},
+	{Name: "delivery.timeout.ms", Roles: Producer, Default: ms(DefaultDeliveryTimeout) + " (as in Java; franz-go's is unbounded)", Option: "ferry: a record Kafka has not acknowledged this long after the sink handed it over fails the session with UNAVAILABLE naming the unreachable brokers (not kgo.RecordDeliveryTimeout, which counts from the record's timestamp)",
+		apply: func(v string, s *Settings) error { return msSetting(v, &s.DeliveryTimeout) }},
+	{Name: "kafka.status.unavailable.after.ms", Roles: Consumer, Default: ms(DefaultUnavailableAfter), Option: "ferry: a source whose requests to Kafka have failed this long sends kafka_status (available false), and again when they succeed; it keeps retrying meanwhile",
+		apply: func(v string, s *Settings) error { return msSetting(v, &s.UnavailableAfter) }},
 	{Name: "retries", Roles: Producer, Default: "unbounded (delivery.timeout.ms limits retries)", Option: "kgo.RecordRetries",
 		apply: func(v string, s *Settings) error {
 			n, err := strconv.Atoi(v)
@@ -287,7 +300,9 @@ var table = []Property{
 			return nil
 		}},
 	{Name: "buffer.memory", Roles: Producer, Default: itoa(DefaultBufferMemory) + " (as in Java)", Option: "kgo.MaxBufferedBytes",
-		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.MaxBufferedBytes(int(n)) })},
+		apply: func(v string, s *Settings) error {
+			return int32Opt(1, func(n int32) kgo.Opt { s.BufferMemory = int(n); return kgo.MaxBufferedBytes(int(n)) })(v, s)
+		}},
 }
 
 // Parse checks every key of props against the table for role and returns the
@@ -355,6 +370,24 @@ var byName = func() map[string]Property {
 
 func ignore(string, *Settings) error { return nil }
 
+// maxClientIDLen bounds client.id and client.id.prefix: they appear in every
+// request header and broker log line.
+const maxClientIDLen = 255
+
+// clientIDRule refuses client ids that would forge or break broker log lines
+// (control characters) or bloat every request (longer than maxClientIDLen).
+func clientIDRule(v string) error {
+	if len(v) > maxClientIDLen {
+		return fmt.Errorf("is %d bytes long; at most %d", len(v), maxClientIDLen)
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("must not contain control characters (found %U)", r)
+		}
+	}
+	return nil
+}
+
 func parseBool(v string) (bool, error) {
 	switch strings.ToLower(v) {
 	case "true":
@@ -365,15 +398,27 @@ func parseBool(v string) (bool, error) {
 	return false, fmt.Errorf("must be true or false, not %q", v)
 }
 
+// durationMs parses milliseconds in min..2147483647 (Java's int configs;
+// larger values would overflow time.Duration arithmetic downstream).
 func durationMs(min int64, opt func(time.Duration) kgo.Opt) func(string, *Settings) error {
 	return func(v string, s *Settings) error {
-		n, err := strconv.ParseInt(v, 10, 64)
+		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil || n < min {
-			return fmt.Errorf("must be an integer number of milliseconds >= %d, not %q", min, v)
+			return fmt.Errorf("must be an integer number of milliseconds in %d..2147483647, not %q", min, v)
 		}
 		s.Opts = append(s.Opts, opt(time.Duration(n)*time.Millisecond))
 		return nil
 	}
+}
+
+// msSetting parses milliseconds in 1..2147483647 into *d.
+func msSetting(v string, d *time.Duration) error {
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil || n < 1 {
+		return fmt.Errorf("must be an integer number of milliseconds in 1..2147483647, not %q", v)
+	}
+	*d = time.Duration(n) * time.Millisecond
+	return nil
 }
 
 func int32Opt(min int32, opt func(int32) kgo.Opt) func(string, *Settings) error {

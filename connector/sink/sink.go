@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -371,6 +372,11 @@ func (w *KafkaWriter) watch() {
 func (w *KafkaWriter) recordErr(r *kgo.Record, err error) error {
 	if errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return &connector.NotFoundError{Kind: "topic", Name: r.Topic}
+	}
+	if r.Partition >= 0 && strings.HasPrefix(err.Error(), "invalid record partitioning choice") {
+		// franz-go's only word for an explicit partition the topic does
+		// not have; it has no typed error for it.
+		return &connector.NotFoundError{Kind: "partition", Name: fmt.Sprintf("%s/%d", r.Topic, r.Partition)}
 	}
 	if errors.Is(err, kgo.ErrRecordTimeout) || errors.Is(err, kgo.ErrRecordRetries) || connector.IsConnectionError(err) {
 		return &connector.UnavailableError{Op: "delivering records", Err: fmt.Errorf("%w; %s", err, w.brokers.Unreachable(time.Now()))}

@@ -307,6 +307,17 @@ func (r *Reader) resolve(ctx context.Context, cfg Config) error {
 	for _, st := range cfg.Restore {
 		restored[st.TopicPartition] = st
 	}
+	// A restored split the cluster does not have (partition 9999, a topic
+	// deleted since) is refused: taking the state silently would drop it.
+	known := make(map[TopicPartition]bool, len(partitions))
+	for _, p := range partitions {
+		known[p] = true
+	}
+	for _, st := range cfg.Restore {
+		if !known[st.TopicPartition] {
+			return fmt.Errorf("restore state: %w", &connector.NotFoundError{Kind: "partition", Name: fmt.Sprintf("%s/%d", st.Topic, st.Partition)})
+		}
+	}
 	// Without a restore state the splits start at the starting offsets; with
 	// one, splits missing from it are new partitions and start at earliest,
 	// as partitions found by discovery do.

@@ -64,7 +64,7 @@ def write(stub: service_pb2_grpc.SinkServiceStub, reqs: Requests, topic: str, n:
     def requests() -> Iterator[sink_pb2.WriteRequest]:
         nonlocal sent
         yield open_req
-        seq = 0
+        seq = 1  # batch sequences start at 1 and increase
         while sent < n:
             req = reqs.get(min(reqs.batch, n - sent))
             req.records.sequence = seq

@@ -467,7 +467,7 @@ func (w *writeBench) ferry(ctx context.Context, topic string, eo bool) (Run, err
 		return Run{}, fmt.Errorf("sending open: %w", err)
 	}
 	cad := w.newCadence()
-	seq := int64(0)
+	seq := int64(1) // batch sequences start at 1 and increase
 	for sent := 0; sent < n; {
 		k := min(len(w.recs), n-sent)
 		req := &ferryv1.WriteRequest{Kind: &ferryv1.WriteRequest_Records{Records: &ferryv1.WriteBatch{Sequence: seq, Records: w.recs[:k]}}}

@@ -102,7 +102,7 @@ func TestBadInputGetsClearStatusAndServerStaysHealthy(t *testing.T) {
 			code:   codes.NotFound, says: []string{"open.spec.cluster.name", `cluster "nope"`}},
 		{name: "parallelism 0",
 			source: []*ferryv1.ReadRequest{openSource(&ferryv1.OpenSource{Spec: spec(func(*ferryv1.SourceSpec) {}), Parallelism: i32(0)})},
-			code:   codes.InvalidArgument, says: []string{"open.parallelism", "must be >= 1"}},
+			code:   codes.InvalidArgument, says: []string{"open.parallelism", "must be in 1..32768"}},
 		{name: "index >= parallelism",
 			source: []*ferryv1.ReadRequest{openSource(&ferryv1.OpenSource{Spec: spec(func(*ferryv1.SourceSpec) {}), ReaderIndex: 2, Parallelism: i32(2)})},
 			code:   codes.InvalidArgument, says: []string{"open.reader_index", "must be in [0, parallelism=2)"}},

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -37,7 +38,9 @@ func produceSmallBatches(t *testing.T, topic string, partitions int32, n int) {
 // barrier's state. Records after the barrier are dropped, as a crash would.
 func (f *ferry) checkpointAfter(t *testing.T, open *ferryv1.OpenSource, id int64) ([]*ferryv1.Record, []*ferryv1.SplitState) {
 	t.Helper()
-	stream, err := f.source.Read(testContext(t))
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel() // the reader is gone after its barrier, and so is its session
+	stream, err := f.source.Read(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,8 +51,15 @@ type ferry struct {
 
 func startFerry(t testing.TB) *ferry {
 	t.Helper()
+	return startFerryWith(t, nil)
+}
+
+// startFerryWith is startFerry with configure changing the server's Config
+// first (limits, ...).
+func startFerryWith(t testing.TB, configure func(*server.Config)) *ferry {
+	t.Helper()
 	addr := broker(t)
-	srv, err := server.New(server.Config{
+	cfg := server.Config{
 		Clusters: map[string]connector.Cluster{
 			"default": {BootstrapServers: []string{addr}},
 			"main":    {BootstrapServers: []string{addr}},
@@ -61,7 +68,11 @@ func startFerry(t testing.TB) *ferry {
 		AllowedBootstrap: harnessListeners(),
 		AllowedFileDirs:  harnessFileDirs(),
 		Logger:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

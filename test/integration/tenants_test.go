@@ -94,6 +94,13 @@ func startTenants(t *testing.T, pol *policy.Policy, principals ...string) *tenan
 // "main".
 func startTenantsWith(t *testing.T, pol *policy.Policy, clusters map[string]connector.Cluster, principals ...string) *tenants {
 	t.Helper()
+	return startTenantsConfig(t, pol, clusters, nil, principals...)
+}
+
+// startTenantsConfig is startTenantsWith with configure changing the
+// server's Config first (limits, ...).
+func startTenantsConfig(t *testing.T, pol *policy.Policy, clusters map[string]connector.Cluster, configure func(*server.Config), principals ...string) *tenants {
+	t.Helper()
 	addr := broker(t)
 	dir := t.TempDir()
 	tn := &tenants{log: &lockedBuffer{}, tokens: map[string]string{}}
@@ -120,13 +127,17 @@ func startTenantsWith(t *testing.T, pol *policy.Policy, clusters map[string]conn
 	for name, cl := range clusters {
 		all[name] = cl
 	}
-	tn.srv, err = server.New(server.Config{
+	cfg := server.Config{
 		Clusters:       all,
 		HealthInterval: 200 * time.Millisecond,
 		Authenticator:  auth,
 		Policy:         pol,
 		Logger:         log,
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	tn.srv, err = server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,17 +32,24 @@ type SourceServiceClient interface {
 	// server answers opened, then streams records, and answers checkpoint with
 	// an in-band barrier. A bounded session ends with end_of_input and OK.
 	//
-	// Status codes:
+	// Status codes (README.md, "The API", has the full table):
 	//
-	//	INVALID_ARGUMENT     a bad spec; the message names the field and the rule.
+	//	INVALID_ARGUMENT     a bad spec or message, or bytes that do not decode;
+	//	                     the message names the field and the rule.
 	//	FAILED_PRECONDITION  messages out of order (anything before open, a
 	//	                     second open, checkpoint ids not increasing,
 	//	                     completing an unknown checkpoint).
 	//	NOT_FOUND            an unknown topic, partition or cluster name.
 	//	UNAVAILABLE          Kafka cannot be reached, or the server shuts down.
-	//	RESOURCE_EXHAUSTED   too many sessions.
-	//	UNAUTHENTICATED, PERMISSION_DENIED  Kafka refused the credentials or ACLs.
-	//	UNIMPLEMENTED        a spec option this server does not support yet.
+	//	                     (A source whose brokers fail keeps retrying and
+	//	                     says so with kafka_status instead.)
+	//	RESOURCE_EXHAUSTED   too many sessions (server, principal), pending
+	//	                     streams, or the memory budget.
+	//	DEADLINE_EXCEEDED    no open within the open deadline.
+	//	UNAUTHENTICATED      no or bad client credentials, or Kafka refused
+	//	                     ferry's SASL login.
+	//	PERMISSION_DENIED    the principal's policy, the operator's allow-lists
+	//	                     or Kafka's ACLs do not allow it.
 	//	INTERNAL             a bug in ferry; the server keeps serving.
 	Read(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReadRequest, ReadResponse], error)
 }
@@ -78,17 +85,24 @@ type SourceServiceServer interface {
 	// server answers opened, then streams records, and answers checkpoint with
 	// an in-band barrier. A bounded session ends with end_of_input and OK.
 	//
-	// Status codes:
+	// Status codes (README.md, "The API", has the full table):
 	//
-	//	INVALID_ARGUMENT     a bad spec; the message names the field and the rule.
+	//	INVALID_ARGUMENT     a bad spec or message, or bytes that do not decode;
+	//	                     the message names the field and the rule.
 	//	FAILED_PRECONDITION  messages out of order (anything before open, a
 	//	                     second open, checkpoint ids not increasing,
 	//	                     completing an unknown checkpoint).
 	//	NOT_FOUND            an unknown topic, partition or cluster name.
 	//	UNAVAILABLE          Kafka cannot be reached, or the server shuts down.
-	//	RESOURCE_EXHAUSTED   too many sessions.
-	//	UNAUTHENTICATED, PERMISSION_DENIED  Kafka refused the credentials or ACLs.
-	//	UNIMPLEMENTED        a spec option this server does not support yet.
+	//	                     (A source whose brokers fail keeps retrying and
+	//	                     says so with kafka_status instead.)
+	//	RESOURCE_EXHAUSTED   too many sessions (server, principal), pending
+	//	                     streams, or the memory budget.
+	//	DEADLINE_EXCEEDED    no open within the open deadline.
+	//	UNAUTHENTICATED      no or bad client credentials, or Kafka refused
+	//	                     ferry's SASL login.
+	//	PERMISSION_DENIED    the principal's policy, the operator's allow-lists
+	//	                     or Kafka's ACLs do not allow it.
 	//	INTERNAL             a bug in ferry; the server keeps serving.
 	Read(grpc.BidiStreamingServer[ReadRequest, ReadResponse]) error
 	mustEmbedUnimplementedSourceServiceServer()
@@ -165,20 +179,27 @@ type SinkServiceClient interface {
 	// (and under EXACTLY_ONCE pre-commits); close flushes, answers closed with
 	// the count Kafka acknowledged, and ends the stream with OK.
 	//
-	// Status codes:
+	// Status codes (README.md, "The API", has the full table):
 	//
-	//	INVALID_ARGUMENT     a bad spec or record; the message names the field,
-	//	                     the batch sequence and the record index.
+	//	INVALID_ARGUMENT     a bad spec or record, or bytes that do not decode;
+	//	                     the message names the field, the batch sequence
+	//	                     and the record index.
 	//	FAILED_PRECONDITION  messages out of order (records before open, a
-	//	                     second open, checkpoint ids not increasing,
-	//	                     committing an unknown checkpoint).
-	//	NOT_FOUND            an unknown topic or cluster name.
-	//	UNAVAILABLE          Kafka cannot be reached, or the server shuts down.
-	//	RESOURCE_EXHAUSTED   oversized batches or too many sessions.
-	//	UNAUTHENTICATED, PERMISSION_DENIED  Kafka refused the credentials or ACLs.
+	//	                     second open, checkpoint ids or batch sequences not
+	//	                     increasing, committing an unknown checkpoint).
+	//	NOT_FOUND            an unknown topic, partition or cluster name.
+	//	UNAVAILABLE          Kafka cannot be reached or did not acknowledge a
+	//	                     record within delivery.timeout.ms, or the server
+	//	                     shuts down.
+	//	RESOURCE_EXHAUSTED   oversized batches, too many sessions (server,
+	//	                     principal), pending streams, or the memory budget.
+	//	DEADLINE_EXCEEDED    no open within the open deadline.
+	//	UNAUTHENTICATED      no or bad client credentials, or Kafka refused
+	//	                     ferry's SASL login.
+	//	PERMISSION_DENIED    the principal's policy, the operator's allow-lists
+	//	                     or Kafka's ACLs do not allow it.
 	//	ABORTED              another writer fenced this one.
 	//	DATA_LOSS            a prepared transaction can no longer be committed.
-	//	UNIMPLEMENTED        a spec option this server does not support yet.
 	//	INTERNAL             a bug in ferry; the server keeps serving.
 	Write(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[WriteRequest, WriteResponse], error)
 }
@@ -215,20 +236,27 @@ type SinkServiceServer interface {
 	// (and under EXACTLY_ONCE pre-commits); close flushes, answers closed with
 	// the count Kafka acknowledged, and ends the stream with OK.
 	//
-	// Status codes:
+	// Status codes (README.md, "The API", has the full table):
 	//
-	//	INVALID_ARGUMENT     a bad spec or record; the message names the field,
-	//	                     the batch sequence and the record index.
+	//	INVALID_ARGUMENT     a bad spec or record, or bytes that do not decode;
+	//	                     the message names the field, the batch sequence
+	//	                     and the record index.
 	//	FAILED_PRECONDITION  messages out of order (records before open, a
-	//	                     second open, checkpoint ids not increasing,
-	//	                     committing an unknown checkpoint).
-	//	NOT_FOUND            an unknown topic or cluster name.
-	//	UNAVAILABLE          Kafka cannot be reached, or the server shuts down.
-	//	RESOURCE_EXHAUSTED   oversized batches or too many sessions.
-	//	UNAUTHENTICATED, PERMISSION_DENIED  Kafka refused the credentials or ACLs.
+	//	                     second open, checkpoint ids or batch sequences not
+	//	                     increasing, committing an unknown checkpoint).
+	//	NOT_FOUND            an unknown topic, partition or cluster name.
+	//	UNAVAILABLE          Kafka cannot be reached or did not acknowledge a
+	//	                     record within delivery.timeout.ms, or the server
+	//	                     shuts down.
+	//	RESOURCE_EXHAUSTED   oversized batches, too many sessions (server,
+	//	                     principal), pending streams, or the memory budget.
+	//	DEADLINE_EXCEEDED    no open within the open deadline.
+	//	UNAUTHENTICATED      no or bad client credentials, or Kafka refused
+	//	                     ferry's SASL login.
+	//	PERMISSION_DENIED    the principal's policy, the operator's allow-lists
+	//	                     or Kafka's ACLs do not allow it.
 	//	ABORTED              another writer fenced this one.
 	//	DATA_LOSS            a prepared transaction can no longer be committed.
-	//	UNIMPLEMENTED        a spec option this server does not support yet.
 	//	INTERNAL             a bug in ferry; the server keeps serving.
 	Write(grpc.BidiStreamingServer[WriteRequest, WriteResponse]) error
 	mustEmbedUnimplementedSinkServiceServer()

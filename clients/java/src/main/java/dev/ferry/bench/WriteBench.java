@@ -126,7 +126,7 @@ public final class WriteBench {
                             .setDefaultTopic(topic)))
             .build());
     long sent = 0;
-    for (long seq = 0; sent < n; seq++) {
+    for (long seq = 1; sent < n; seq++) { // batch sequences start at 1
       WriteBatch b = n - sent >= full.getRecordsCount() ? full : tail;
       synchronized (ready) {
         while (!requests.isReady() && !done.isDone()) {
