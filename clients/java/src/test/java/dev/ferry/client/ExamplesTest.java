@@ -19,6 +19,7 @@ import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 import org.apache.kafka.clients.admin.Admin;
@@ -111,9 +112,10 @@ class ExamplesTest {
       throws Exception {
     List<String> expected = new ArrayList<>();
     AtomicReference<Throwable> produceError = new AtomicReference<>();
+    AtomicInteger killsDone = new AtomicInteger();
     Thread producer = new Thread(() -> {
       try {
-        produce(in);
+        produce(in, kills, killsDone);
       } catch (Throwable t) {
         produceError.set(t);
       }
@@ -144,6 +146,7 @@ class ExamplesTest {
         p.destroyForcibly();
         assertTrue(p.waitFor(10, TimeUnit.SECONDS), "the killed process did not end");
         appendLog(log, "=== killed (SIGKILL) run " + (k + 1) + " at committed output " + committedOutput(out));
+        killsDone.incrementAndGet();
       }
       producer.join(TestEnv.TIMEOUT.toMillis());
       if (produceError.get() != null) {
@@ -179,7 +182,12 @@ class ExamplesTest {
   }
 
   /** Writes the numbered input records, spread over PRODUCE_MILLIS. */
-  private static void produce(String topic) throws Exception {
+  /**
+   * Produces the input in slices paced over PRODUCE_MILLIS, in {@code kills + 1} phases: phase k is
+   * produced only once k kills happened, so that every run of the example has input left to copy
+   * and a fast machine cannot finish the input before the last kill.
+   */
+  private static void produce(String topic, int kills, AtomicInteger killsDone) throws Exception {
     Properties props = new Properties();
     props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
     props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
@@ -189,6 +197,11 @@ class ExamplesTest {
     int slices = 40;
     try (KafkaProducer<String, String> p = new KafkaProducer<>(props)) {
       for (int s = 0; s < slices; s++) {
+        int phase = s * (kills + 1) / slices;
+        long gate = System.nanoTime() + TestEnv.TIMEOUT.toNanos();
+        while (killsDone.get() < phase && System.nanoTime() < gate) {
+          TimeUnit.MILLISECONDS.sleep(10);
+        }
         for (int i = s * RECORDS / slices; i < (s + 1) * RECORDS / slices; i++) {
           p.send(new ProducerRecord<>(topic, i % PARTITIONS, null, value(i)));
         }
