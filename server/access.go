@@ -120,7 +120,7 @@ func principalOf(ctx context.Context) string {
 // adminServices are the operator's services: only admin principals may call
 // them (server reflection describes every service, so it follows the
 // policy too).
-var adminServices = []string{"grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}
+var adminServices = []string{"ferry.v1.AdminService", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}
 
 func isAdminMethod(fullMethod string) bool {
 	for _, svc := range adminServices {

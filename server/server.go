@@ -126,6 +126,7 @@ type Server struct {
 	grpc     *grpc.Server
 	health   *health.Server
 	registry *sessions.Registry
+	live     liveSessions                  // the admin view of the open sessions
 	policy   atomic.Pointer[policy.Policy] // nil allows everything
 	pending  atomic.Int64                  // streams that have not sent open yet
 
@@ -209,6 +210,7 @@ func New(cfg Config) (*Server, error) {
 	)...)
 	ferryv1.RegisterSourceServiceServer(s.grpc, s)
 	ferryv1.RegisterSinkServiceServer(s.grpc, s)
+	ferryv1.RegisterAdminServiceServer(s.grpc, adminServer{srv: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.setServing(healthpb.HealthCheckResponse_NOT_SERVING)

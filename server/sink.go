@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -23,6 +24,9 @@ type sinkStream struct {
 	sess   *sessions.Sink
 	cfg    sink.Config
 
+	log        *slog.Logger // carries the session id, principal and cluster
+	unregister func()       // removes the session from the admin view
+
 	principal string
 	writable  map[string]bool // topics principal was allowed to write
 	lastSeq   int64           // the last batch's sequence; they increase
@@ -39,6 +43,7 @@ func (s *Server) Write(stream ferryv1.SinkService_WriteServer) error {
 	// Abort, not Close: a stream that ends without close must not commit
 	// or flush what the client did not ask for.
 	defer w.sess.Abort()
+	defer w.unregister()
 	return w.serve()
 }
 
@@ -58,14 +63,16 @@ func (s *Server) openSink(stream ferryv1.SinkService_WriteServer, open *ferryv1.
 	if err != nil {
 		return nil, err
 	}
-	s.logIgnored(ctx, sess.ID, cfg.Settings)
+	log := s.sessionLog(ctx, sess.ID, principal, cfg.Cluster, "default_topic", cfg.DefaultTopic, "transactional_id_prefix", cfg.TransactionalIDPrefix)
+	s.logIgnored(ctx, log, cfg.Settings)
 	if err := stream.Send(&ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Opened{Opened: &ferryv1.SinkOpened{
 		SessionId: sess.ID, RestoredTransactions: int32(len(cfg.Restore)),
 	}}}); err != nil {
 		sess.Abort()
 		return nil, err
 	}
-	return &sinkStream{srv: s, ctx: ctx, stream: stream, sess: sess, cfg: cfg, principal: principal, writable: make(map[string]bool)}, nil
+	return &sinkStream{srv: s, ctx: ctx, stream: stream, sess: sess, cfg: cfg, principal: principal, writable: make(map[string]bool),
+		log: log, unregister: s.registerSink(ctx, principal, cfg, sess)}, nil
 }
 
 // serve runs the session until the client closes or anything fails, handing

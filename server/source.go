@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 
 	"github.com/ferrykafka/ferry/connector/source"
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
@@ -26,6 +27,10 @@ type sourceStream struct {
 	stream ferryv1.SourceService_ReadServer
 	sess   *sessions.Source
 	reqs   <-chan *ferryv1.ReadRequest
+
+	log        *slog.Logger // carries the session id, principal and cluster
+	unregister func()       // removes the session from the admin view
+	commitErr  bool         // the last offset commit failed (logged once per change)
 }
 
 // Read serves a source session; see the proto for the protocol.
@@ -36,6 +41,7 @@ func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
 		return err
 	}
 	defer r.sess.Close()
+	defer r.unregister()
 	return r.serve()
 }
 
@@ -55,9 +61,11 @@ func (s *Server) openSource(stream ferryv1.SourceService_ReadServer, open *ferry
 	if err != nil {
 		return nil, err
 	}
-	s.logIgnored(ctx, sess.ID, cfg.Settings)
-	r := &sourceStream{srv: s, ctx: ctx, stream: stream, sess: sess}
+	log := s.sessionLog(ctx, sess.ID, principal, cfg.Cluster, "subscription", subscription(cfg), "group", cfg.GroupID)
+	s.logIgnored(ctx, log, cfg.Settings)
+	r := &sourceStream{srv: s, ctx: ctx, stream: stream, sess: sess, log: log, unregister: s.registerSource(ctx, principal, cfg, sess)}
 	if err := r.sendOpened(cfg.Bounded); err != nil {
+		r.unregister()
 		sess.Close()
 		return nil, err
 	}
@@ -183,9 +191,15 @@ func (r *sourceStream) onCheckpointComplete(c *ferryv1.CheckpointComplete) (bool
 // failed commit is logged and reported, never fatal: as in Flink, the
 // committed offsets only expose progress, the checkpoint holds the truth.
 func (r *sourceStream) sendCommitted(c sessions.CommitResult) error {
-	if c.Err != nil {
-		r.srv.log.Warn("offset commit failed", "session", r.sess.ID, "checkpoint", c.CheckpointID, "failed_commits", c.Failed, "err", c.Err)
+	// Logged once per change of state, not per checkpoint: a group whose
+	// commits keep failing would otherwise log every 200 ms.
+	switch {
+	case c.Err != nil && !r.commitErr:
+		r.log.Warn("offset commits failing; the session goes on (the checkpoint holds the positions)", "checkpoint", c.CheckpointID, "failed_commits", c.Failed, "err", c.Err)
+	case c.Err == nil && r.commitErr:
+		r.log.Info("offset commits succeed again", "checkpoint", c.CheckpointID, "failed_commits", c.Failed)
 	}
+	r.commitErr = c.Err != nil
 	if c.CheckpointID == 0 {
 		return nil // a periodic auto-commit: logged, not reported
 	}
@@ -203,9 +217,9 @@ func (r *sourceStream) sendKafkaStatus(st *sessions.KafkaStatus) error {
 		return nil
 	}
 	if st.Available {
-		r.srv.log.Info("kafka available to the source again", "session", r.sess.ID)
+		r.log.Info("kafka available to the source again")
 	} else {
-		r.srv.log.Warn("kafka unavailable to the source; it keeps retrying", "session", r.sess.ID, "since", st.Since, "reason", st.Reason)
+		r.log.Warn("kafka unavailable to the source; it keeps retrying", "since", st.Since, "reason", st.Reason)
 	}
 	return r.stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_KafkaStatus{KafkaStatus: &ferryv1.KafkaStatus{
 		Available: st.Available, Error: st.Reason, SinceMs: st.Since.UnixMilli(),

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -50,10 +52,28 @@ var errNoKind = status.Error(codes.InvalidArgument, "kind: the message sets no k
 // logIgnored tells, once per session, which properties were accepted but
 // have no effect (as in Flink, e.g. value.deserializer). It names keys only:
 // values may be secrets.
-func (s *Server) logIgnored(ctx context.Context, session string, st *kafkaconf.Settings) {
+func (s *Server) logIgnored(ctx context.Context, log *slog.Logger, st *kafkaconf.Settings) {
 	if st != nil && len(st.Ignored) > 0 {
-		s.log.InfoContext(ctx, "properties accepted without effect, as in Flink", "session", session, "keys", st.Ignored)
+		log.InfoContext(ctx, "properties accepted without effect, as in Flink", "keys", st.Ignored)
 	}
+}
+
+// sessionLog returns the logger of one session: every line carries the
+// session id, the principal and the cluster, and attrs (topics, group,
+// prefix) where they are set. The gRPC call's own start and finish lines
+// get the same fields.
+func (s *Server) sessionLog(ctx context.Context, id, principal string, cl connector.Cluster, attrs ...string) *slog.Logger {
+	fields := logging.Fields{"session", id, "cluster", clusterName(cl)}
+	if principal != "" {
+		fields = append(fields, "principal", principal)
+	}
+	for i := 0; i+1 < len(attrs); i += 2 {
+		if attrs[i+1] != "" {
+			fields = append(fields, attrs[i], attrs[i+1])
+		}
+	}
+	logging.AddFields(ctx, fields)
+	return s.log.With(fields...)
 }
 
 // receive pumps client messages into a channel so that the handler can wait

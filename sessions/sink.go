@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -16,6 +17,7 @@ import (
 // (sink.Writer and its two modes); the session keeps the registry entry and
 // the order of checkpoint ids.
 type Sink struct {
+	sinkViews
 	ID string
 
 	writer      sink.Writer
@@ -37,7 +39,9 @@ func OpenSink(ctx context.Context, reg *Registry, cfg sink.Config) (*Sink, error
 		release()
 		return nil, err
 	}
-	return &Sink{ID: id, writer: w, release: release}, nil
+	s := &Sink{ID: id, writer: w, release: release}
+	s.publishView()
+	return s, nil
 }
 
 // Write writes the records of batch seq; see sink.Writer.
@@ -79,6 +83,8 @@ func (s *Sink) Checkpoint(ctx context.Context, id int64) (CheckpointResult, erro
 		return CheckpointResult{}, err
 	}
 	prepared, err := s.writer.Checkpoint(ctx, id)
+	s.lastMark = CheckpointMark{ID: id, At: time.Now()}
+	s.publishView()
 	return CheckpointResult{Written: s.writer.Written(), Prepared: prepared}, err
 }
 
@@ -99,6 +105,7 @@ func (s *Sink) Commit(ctx context.Context, id int64) error {
 	if !s.checkpoints.Taken(id) {
 		return &OrderError{Message: "commit", Rule: fmt.Sprintf("checkpoint %d was never taken in this session", id)}
 	}
+	defer s.publishView()
 	return w.Commit(ctx, id)
 }
 

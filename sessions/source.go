@@ -72,6 +72,7 @@ type SourceOptions struct {
 // the goroutine that serves the session calls its methods; the fetch loop
 // and the committer run on their own.
 type Source struct {
+	sourceViews
 	ID string
 	// CommitReason says why offsets are not committed, or is empty.
 	CommitReason string
@@ -158,6 +159,7 @@ func OpenSource(ctx context.Context, reg *Registry, cfg source.Config, opts Sour
 		s.addSplit(sp, now)
 	}
 	s.sortOrder()
+	s.publishView()
 	go s.fetch(loopCtx)
 	return s, nil
 }
@@ -314,6 +316,7 @@ func (s *Source) EndBatch(b source.Batch) WatermarkEvent {
 			s.watermarks.RemoveSplit(f.Topic, f.Partition)
 		}
 	}
+	s.publishView()
 	return s.Watermark(time.Now())
 }
 
@@ -351,6 +354,8 @@ func (s *Source) Checkpoint(id int64) ([]source.SplitState, error) {
 	if s.commitOn {
 		s.pending[id] = st
 	}
+	s.lastMark = CheckpointMark{ID: id, At: time.Now()}
+	s.publishView()
 	return st, nil
 }
 

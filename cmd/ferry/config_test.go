@@ -204,3 +204,73 @@ func TestConfigFileReloadsThePolicy(t *testing.T) {
 	writeConfigFile(t, config, policyWith(`"other"`))
 	waitFor(codes.PermissionDenied)
 }
+
+// TestSessionsCommandAndJSONLogs serves on the embedded broker with JSON
+// logs, opens a source session, and checks that `ferry sessions` lists it
+// with its split and that the session's log lines carry its id.
+func TestSessionsCommandAndJSONLogs(t *testing.T) {
+	dir := t.TempDir()
+	addrFile := filepath.Join(dir, "addr")
+	var stdout, stderr lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run([]string{"serve", "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--log-format", "json"}, &stdout, &stderr)
+	}()
+	defer func() {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("ferry did not stop")
+		}
+	}()
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == ""; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no address; stderr:\n%s", stderr.String())
+		}
+		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
+			addr = strings.TrimSpace(string(b))
+		}
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := ferryv1.NewSourceServiceClient(conn).Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&ferryv1.ReadRequest{Kind: &ferryv1.ReadRequest_Open{Open: &ferryv1.OpenSource{Spec: &ferryv1.SourceSpec{
+		Topics: &ferryv1.TopicList{Topics: []string{"demo"}}, GroupId: "cli-group"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := first.GetOpened().GetSessionId()
+	var out strings.Builder
+	if err := listSessions([]string{"--addr", addr}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	table := out.String()
+	for _, want := range []string{"SESSION", "LAG", id, "source", "default", "cli-group", "demo"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("ferry sessions lacks %q:\n%s", want, table)
+		}
+	}
+	if n := strings.Count(table, id); n != 3 {
+		t.Errorf("ferry sessions shows %d lines of %s, want one per split of demo (3):\n%s", n, id, table)
+	}
+	_ = stream.CloseSend()
+	cancel()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), `"session":"`+id+`"`); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no JSON log line carries the session id %s:\n%s", id, stderr.String())
+		}
+	}
+}

@@ -39,6 +39,7 @@ func main() {
 }
 
 const usage = `Usage: ferry serve [flags]
+       ferry sessions [--addr host:port] [--ca-file ca.pem]   (lists live sessions; $FERRY_TOKEN)
        ferry hash-token < token   (prints the line of a tokens file's hash)
 
 Serves the ferry.v1 API (SourceService, SinkService), grpc.health.v1.Health
@@ -67,9 +68,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "hash-token" {
 		return hashToken(os.Stdin, stdout)
 	}
+	if len(args) > 0 && args[0] == "sessions" {
+		return listSessions(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "serve" {
 		fmt.Fprint(stderr, usage)
-		return errors.New(`the commands are "serve" and "hash-token"`)
+		return errNoCommand
 	}
 	fs := flag.NewFlagSet("ferry serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -87,6 +91,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	limits := addLimitFlags(fs)
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for sessions to end")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text (key=value) or json (one object per line)")
 	addrFile := fs.String("addr-file", "", "write the address ferry listens on to this file once it serves")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -96,7 +101,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	case "json":
+		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
+	default:
+		return fmt.Errorf("--log-format: want text or json, got %q", *logFormat)
+	}
+	log := slog.New(handler)
 
 	fc := &fileConfig{}
 	if *configPath != "" {

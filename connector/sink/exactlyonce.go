@@ -116,6 +116,20 @@ func (w *ExactlyOnceWriter) Commit(ctx context.Context, id int64) error {
 	})
 }
 
+// TransactionalIDs returns the ids of the transactions not committed yet:
+// the open one, then the prepared ones in checkpoint order. Like every
+// method, call it only from the goroutine that drives the writer.
+func (w *ExactlyOnceWriter) TransactionalIDs() []string {
+	ids := make([]string, 0, 1+len(w.txn.prepared))
+	if w.txn.current != nil {
+		ids = append(ids, w.txn.current.id)
+	}
+	for _, p := range w.txn.prepared {
+		ids = append(ids, p.TransactionalID)
+	}
+	return ids
+}
+
 // Finish does nothing: the records of the open transaction belong to no
 // checkpoint, so Close aborts it rather than flush it, and a restore
 // writes them again.

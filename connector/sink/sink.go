@@ -73,6 +73,11 @@ type Config struct {
 	Settings *kafkaconf.Settings
 	// ClientID of the Kafka client; empty means franz-go's default.
 	ClientID string
+	// Hooks are added to every Kafka client of the writer (the
+	// transactional producers too) after the connector's own, in order:
+	// how the caller observes it (traces, metrics) without the connector
+	// knowing of them.
+	Hooks []kgo.Hook
 }
 
 // Writer is the writer of one sink session, in the mode Open picked from
@@ -193,11 +198,12 @@ func Open(ctx context.Context, cfg Config) (Writer, error) {
 // clientOpts are the franz-go options of a writer's clients (the
 // transactional producers add their id and timeout): the producer defaults
 // of kafkaconf (Java's where franz-go's differ), then cfg.Settings, the
-// partitioner, and the hook that tells brokers what the requests met.
+// partitioner, the hook that tells brokers what the requests met, and
+// cfg.Hooks.
 func clientOpts(cfg Config, brokers *connector.Brokers) []kgo.Opt {
 	return append(cfg.Settings.ClientOpts(cfg.Cluster, cfg.ClientID),
 		kgo.RecordPartitioner(newPartitioner(cfg.Partitioner, cfg.WriterIndex)),
-		kgo.WithHooks(brokers.Hook()))
+		kgo.WithHooks(brokers.Hook()), kgo.WithHooks(cfg.Hooks...))
 }
 
 // ping checks that the cluster answers within the delivery timeout.

@@ -126,6 +126,10 @@ type Config struct {
 	Settings *kafkaconf.Settings
 	// ClientID of the Kafka client.
 	ClientID string
+	// Hooks are added to the Kafka client after the connector's own, in
+	// order: how the caller observes it (traces, metrics) without the
+	// connector knowing of them.
+	Hooks []kgo.Hook
 }
 
 // Split is one topic partition owned by a reader, with the offsets it starts
@@ -216,7 +220,7 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 		// Control records move a split's position (a barrier after a
 		// transaction's commit marker must resume past it); take drops them.
 		kgo.KeepControlRecords(),
-		kgo.WithHooks(brokers.Hook()))
+		kgo.WithHooks(brokers.Hook()), kgo.WithHooks(cfg.Hooks...))
 	if cfg.Settings.DiscoveryInterval >= 0 && !cfg.Bounded {
 		opts = append(opts, kgo.MetadataMinAge(kafkaconf.DiscoveryMetadataMinAge))
 	}
@@ -695,6 +699,49 @@ func fetchWhat(k TopicPartition) string { return fmt.Sprintf("fetching %s/%d", k
 func retriable(err error) bool {
 	var unavailable *connector.UnavailableError
 	return kerr.IsRetriable(err) || connector.IsConnectionError(err) || errors.As(err, &unavailable)
+}
+
+// EndAndCommitted returns, for the partitions tps, their end (the last
+// stable offset under read_committed, else the high watermark) and the
+// group's committed offset (none without a group or a commit). It asks
+// Kafka with the reader's own client and is safe to call while another
+// goroutine polls.
+func (r *Reader) EndAndCommitted(ctx context.Context, tps []TopicPartition) (end, committed map[TopicPartition]int64, err error) {
+	end, committed = make(map[TopicPartition]int64), make(map[TopicPartition]int64)
+	var topics []string
+	for _, tp := range tps {
+		if len(topics) == 0 || topics[len(topics)-1] != tp.Topic {
+			topics = append(topics, tp.Topic)
+		}
+	}
+	if len(topics) == 0 {
+		return end, committed, nil
+	}
+	listed, err := r.listEnd(ctx, topics)
+	if err != nil {
+		return end, committed, unavailable("listing end offsets", err)
+	}
+	for _, tp := range tps {
+		if o, ok := listed.Lookup(tp.Topic, tp.Partition); ok && o.Err == nil {
+			end[tp] = o.Offset
+		}
+	}
+	if r.group == "" {
+		return end, committed, nil
+	}
+	fetched, err := r.adm.FetchOffsets(ctx, r.group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return end, committed, nil // a group without commits yet
+	}
+	if err != nil {
+		return end, committed, unavailable("fetching committed offsets", err)
+	}
+	for _, tp := range tps {
+		if o, ok := fetched.Lookup(tp.Topic, tp.Partition); ok && o.Err == nil && o.At >= 0 {
+			committed[tp] = o.At
+		}
+	}
+	return end, committed, nil
 }
 
 // Commit commits offsets (the next offset of each split) to the reader's

@@ -307,6 +307,11 @@ func TestPolicyAllowsAndDeniesEachResourceKind(t *testing.T) {
 		return status.Convert(err)
 	}
 	wantDenied(t, "reflection", refl(fa), `principal "team-a"`, "ServerReflection")
+	_, err := ferryv1.NewAdminServiceClient(fa.conn).ListSessions(testContext(t), &ferryv1.ListSessionsRequest{})
+	wantDenied(t, "admin service", status.Convert(err), `principal "team-a"`, "AdminService")
+	if _, err := ferryv1.NewAdminServiceClient(tn.as(t, "ops").conn).ListSessions(testContext(t), &ferryv1.ListSessionsRequest{}); err != nil {
+		t.Errorf("ListSessions for ops: %v", err)
+	}
 	if st := refl(tn.as(t, "ops")); st.Code() != codes.OK {
 		t.Errorf("reflection for ops: %v %q", st.Code(), st.Message())
 	}
