@@ -497,6 +497,83 @@ func (*Close) Descriptor() ([]byte, []int) {
 	return file_ferry_v1_common_proto_rawDescGZIP(), []int{6}
 }
 
+// JobCheckpoints makes ferry keep a session's checkpoints (issue: "checkpoints
+// that ferry keeps"), as Flink's job manager and checkpoint storage do: each
+// barrier's split states (source) and each prepared transaction set (sink)
+// are stored durably in a compacted Kafka topic before they are answered, a
+// checkpoint completes once for the whole job through
+// CheckpointService.CompleteCheckpoint, and only then are offsets and
+// transactions committed, by whichever ferry serves the sessions. The client
+// keeps no state: restore_latest resumes from the newest completed
+// checkpoint on any ferry.
+type JobCheckpoints struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// job names the job (Flink's job name); it owns its checkpoints.
+	Job string `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// operator names this source or sink within the job (Flink's operator
+	// uid); readers and writers of one operator share it, each with its index.
+	Operator string `protobuf:"bytes,2,opt,name=operator,proto3" json:"operator,omitempty"`
+	// restore_latest resumes from the newest completed checkpoint of the job
+	// (a source: the union of its operator's reader states, so parallelism may
+	// change; a sink: commits that checkpoint's prepared transactions and
+	// aborts lingering ones). With nothing stored, the session starts fresh
+	// and opened says so.
+	RestoreLatest bool `protobuf:"varint,3,opt,name=restore_latest,json=restoreLatest,proto3" json:"restore_latest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobCheckpoints) Reset() {
+	*x = JobCheckpoints{}
+	mi := &file_ferry_v1_common_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobCheckpoints) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobCheckpoints) ProtoMessage() {}
+
+func (x *JobCheckpoints) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_common_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobCheckpoints.ProtoReflect.Descriptor instead.
+func (*JobCheckpoints) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_common_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *JobCheckpoints) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *JobCheckpoints) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *JobCheckpoints) GetRestoreLatest() bool {
+	if x != nil {
+		return x.RestoreLatest
+	}
+	return false
+}
+
 var File_ferry_v1_common_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_common_proto_rawDesc = "" +
@@ -531,7 +608,11 @@ const file_ferry_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"Checkpoint\x12#\n" +
 	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\"\a\n" +
-	"\x05Close*s\n" +
+	"\x05Close\"e\n" +
+	"\x0eJobCheckpoints\x12\x10\n" +
+	"\x03job\x18\x01 \x01(\tR\x03job\x12\x1a\n" +
+	"\boperator\x18\x02 \x01(\tR\boperator\x12%\n" +
+	"\x0erestore_latest\x18\x03 \x01(\bR\rrestoreLatest*s\n" +
 	"\rTimestampType\x12\x1e\n" +
 	"\x1aTIMESTAMP_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aTIMESTAMP_TYPE_CREATE_TIME\x10\x01\x12\"\n" +
@@ -551,7 +632,7 @@ func file_ferry_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_ferry_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ferry_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_ferry_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_ferry_v1_common_proto_goTypes = []any{
 	(TimestampType)(0),      // 0: ferry.v1.TimestampType
 	(*Cluster)(nil),         // 1: ferry.v1.Cluster
@@ -561,6 +642,7 @@ var file_ferry_v1_common_proto_goTypes = []any{
 	(*PartitionOffset)(nil), // 5: ferry.v1.PartitionOffset
 	(*Checkpoint)(nil),      // 6: ferry.v1.Checkpoint
 	(*Close)(nil),           // 7: ferry.v1.Close
+	(*JobCheckpoints)(nil),  // 8: ferry.v1.JobCheckpoints
 }
 var file_ferry_v1_common_proto_depIdxs = []int32{
 	0, // 0: ferry.v1.Record.timestamp_type:type_name -> ferry.v1.TimestampType
@@ -585,7 +667,7 @@ func file_ferry_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_common_proto_rawDesc), len(file_ferry_v1_common_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -507,7 +507,12 @@ type OpenSink struct {
 	// The number of writers. Default 1; must be >= 1.
 	Parallelism *int32 `protobuf:"varint,3,opt,name=parallelism,proto3,oneof" json:"parallelism,omitempty"`
 	// Restore: commit these prepared transactions before writing.
-	Restore       *SinkState `protobuf:"bytes,4,opt,name=restore,proto3" json:"restore,omitempty"`
+	Restore *SinkState `protobuf:"bytes,4,opt,name=restore,proto3" json:"restore,omitempty"`
+	// Checkpoints kept by ferry for a job; see JobCheckpoints. With job set,
+	// restore must be absent and commit is not used: the job's checkpoints
+	// complete through CheckpointService.CompleteCheckpoint, after which the
+	// session commits and answers committed.
+	Job           *JobCheckpoints `protobuf:"bytes,5,opt,name=job,proto3" json:"job,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -566,6 +571,13 @@ func (x *OpenSink) GetParallelism() int32 {
 func (x *OpenSink) GetRestore() *SinkState {
 	if x != nil {
 		return x.Restore
+	}
+	return nil
+}
+
+func (x *OpenSink) GetJob() *JobCheckpoints {
+	if x != nil {
+		return x.Job
 	}
 	return nil
 }
@@ -815,8 +827,13 @@ type SinkOpened struct {
 	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// Transactions of the restore state that were committed at open.
 	RestoredTransactions int32 `protobuf:"varint,2,opt,name=restored_transactions,json=restoredTransactions,proto3" json:"restored_transactions,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// With job.restore_latest: the completed checkpoint the session restored,
+	// 0 when it started fresh; continue with a larger checkpoint id.
+	RestoredCheckpointId int64 `protobuf:"varint,3,opt,name=restored_checkpoint_id,json=restoredCheckpointId,proto3" json:"restored_checkpoint_id,omitempty"`
+	// With job.restore_latest: what was restored, or why nothing was.
+	RestoreNote   string `protobuf:"bytes,4,opt,name=restore_note,json=restoreNote,proto3" json:"restore_note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SinkOpened) Reset() {
@@ -861,6 +878,20 @@ func (x *SinkOpened) GetRestoredTransactions() int32 {
 		return x.RestoredTransactions
 	}
 	return 0
+}
+
+func (x *SinkOpened) GetRestoredCheckpointId() int64 {
+	if x != nil {
+		return x.RestoredCheckpointId
+	}
+	return 0
+}
+
+func (x *SinkOpened) GetRestoreNote() string {
+	if x != nil {
+		return x.RestoreNote
+	}
+	return ""
 }
 
 // CheckpointFlushed answers Checkpoint under NONE and AT_LEAST_ONCE.
@@ -1235,12 +1266,13 @@ const file_ferry_v1_sink_proto_rawDesc = "" +
 	"\rcheckpoint_id\x18\x04 \x01(\x03R\fcheckpointId\x12/\n" +
 	"\x13transaction_version\x18\x05 \x01(\x05R\x12transactionVersion\"N\n" +
 	"\tSinkState\x12A\n" +
-	"\ftransactions\x18\x01 \x03(\v2\x1d.ferry.v1.PreparedTransactionR\ftransactions\"\xbb\x01\n" +
+	"\ftransactions\x18\x01 \x03(\v2\x1d.ferry.v1.PreparedTransactionR\ftransactions\"\xe7\x01\n" +
 	"\bOpenSink\x12&\n" +
 	"\x04spec\x18\x01 \x01(\v2\x12.ferry.v1.SinkSpecR\x04spec\x12!\n" +
 	"\fwriter_index\x18\x02 \x01(\x05R\vwriterIndex\x12%\n" +
 	"\vparallelism\x18\x03 \x01(\x05H\x00R\vparallelism\x88\x01\x01\x12-\n" +
-	"\arestore\x18\x04 \x01(\v2\x13.ferry.v1.SinkStateR\arestoreB\x0e\n" +
+	"\arestore\x18\x04 \x01(\v2\x13.ferry.v1.SinkStateR\arestore\x12*\n" +
+	"\x03job\x18\x05 \x01(\v2\x18.ferry.v1.JobCheckpointsR\x03jobB\x0e\n" +
 	"\f_parallelism\"\x9e\x01\n" +
 	"\n" +
 	"WriteBatch\x12\x1a\n" +
@@ -1257,12 +1289,14 @@ const file_ferry_v1_sink_proto_rawDesc = "" +
 	"checkpoint\x124\n" +
 	"\x06commit\x18\x04 \x01(\v2\x1a.ferry.v1.CommitCheckpointH\x00R\x06commit\x12'\n" +
 	"\x05close\x18\x05 \x01(\v2\x0f.ferry.v1.CloseH\x00R\x05closeB\x06\n" +
-	"\x04kind\"`\n" +
+	"\x04kind\"\xb9\x01\n" +
 	"\n" +
 	"SinkOpened\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x123\n" +
-	"\x15restored_transactions\x18\x02 \x01(\x05R\x14restoredTransactions\"a\n" +
+	"\x15restored_transactions\x18\x02 \x01(\x05R\x14restoredTransactions\x124\n" +
+	"\x16restored_checkpoint_id\x18\x03 \x01(\x03R\x14restoredCheckpointId\x12!\n" +
+	"\frestore_note\x18\x04 \x01(\tR\vrestoreNote\"a\n" +
 	"\x11CheckpointFlushed\x12#\n" +
 	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\x12'\n" +
 	"\x0frecords_written\x18\x02 \x01(\x03R\x0erecordsWritten\"Z\n" +
@@ -1329,8 +1363,9 @@ var file_ferry_v1_sink_proto_goTypes = []any{
 	(*Cluster)(nil),               // 18: ferry.v1.Cluster
 	(*Header)(nil),                // 19: ferry.v1.Header
 	(*PartitionOffset)(nil),       // 20: ferry.v1.PartitionOffset
-	(*Checkpoint)(nil),            // 21: ferry.v1.Checkpoint
-	(*Close)(nil),                 // 22: ferry.v1.Close
+	(*JobCheckpoints)(nil),        // 21: ferry.v1.JobCheckpoints
+	(*Checkpoint)(nil),            // 22: ferry.v1.Checkpoint
+	(*Close)(nil),                 // 23: ferry.v1.Close
 }
 var file_ferry_v1_sink_proto_depIdxs = []int32{
 	18, // 0: ferry.v1.SinkSpec.cluster:type_name -> ferry.v1.Cluster
@@ -1342,24 +1377,25 @@ var file_ferry_v1_sink_proto_depIdxs = []int32{
 	5,  // 6: ferry.v1.SinkState.transactions:type_name -> ferry.v1.PreparedTransaction
 	2,  // 7: ferry.v1.OpenSink.spec:type_name -> ferry.v1.SinkSpec
 	6,  // 8: ferry.v1.OpenSink.restore:type_name -> ferry.v1.SinkState
-	3,  // 9: ferry.v1.WriteBatch.records:type_name -> ferry.v1.SinkRecord
-	4,  // 10: ferry.v1.WriteBatch.consumed_offsets:type_name -> ferry.v1.ConsumedOffsets
-	7,  // 11: ferry.v1.WriteRequest.open:type_name -> ferry.v1.OpenSink
-	8,  // 12: ferry.v1.WriteRequest.records:type_name -> ferry.v1.WriteBatch
-	21, // 13: ferry.v1.WriteRequest.checkpoint:type_name -> ferry.v1.Checkpoint
-	9,  // 14: ferry.v1.WriteRequest.commit:type_name -> ferry.v1.CommitCheckpoint
-	22, // 15: ferry.v1.WriteRequest.close:type_name -> ferry.v1.Close
-	6,  // 16: ferry.v1.Prepared.state:type_name -> ferry.v1.SinkState
-	11, // 17: ferry.v1.WriteResponse.opened:type_name -> ferry.v1.SinkOpened
-	12, // 18: ferry.v1.WriteResponse.flushed:type_name -> ferry.v1.CheckpointFlushed
-	13, // 19: ferry.v1.WriteResponse.prepared:type_name -> ferry.v1.Prepared
-	14, // 20: ferry.v1.WriteResponse.committed:type_name -> ferry.v1.TransactionsCommitted
-	15, // 21: ferry.v1.WriteResponse.closed:type_name -> ferry.v1.SinkClosed
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	21, // 9: ferry.v1.OpenSink.job:type_name -> ferry.v1.JobCheckpoints
+	3,  // 10: ferry.v1.WriteBatch.records:type_name -> ferry.v1.SinkRecord
+	4,  // 11: ferry.v1.WriteBatch.consumed_offsets:type_name -> ferry.v1.ConsumedOffsets
+	7,  // 12: ferry.v1.WriteRequest.open:type_name -> ferry.v1.OpenSink
+	8,  // 13: ferry.v1.WriteRequest.records:type_name -> ferry.v1.WriteBatch
+	22, // 14: ferry.v1.WriteRequest.checkpoint:type_name -> ferry.v1.Checkpoint
+	9,  // 15: ferry.v1.WriteRequest.commit:type_name -> ferry.v1.CommitCheckpoint
+	23, // 16: ferry.v1.WriteRequest.close:type_name -> ferry.v1.Close
+	6,  // 17: ferry.v1.Prepared.state:type_name -> ferry.v1.SinkState
+	11, // 18: ferry.v1.WriteResponse.opened:type_name -> ferry.v1.SinkOpened
+	12, // 19: ferry.v1.WriteResponse.flushed:type_name -> ferry.v1.CheckpointFlushed
+	13, // 20: ferry.v1.WriteResponse.prepared:type_name -> ferry.v1.Prepared
+	14, // 21: ferry.v1.WriteResponse.committed:type_name -> ferry.v1.TransactionsCommitted
+	15, // 22: ferry.v1.WriteResponse.closed:type_name -> ferry.v1.SinkClosed
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_sink_proto_init() }

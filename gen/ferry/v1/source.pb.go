@@ -738,7 +738,11 @@ type OpenSource struct {
 	// The number of readers of this source. Default 1; must be >= 1.
 	Parallelism *int32 `protobuf:"varint,3,opt,name=parallelism,proto3,oneof" json:"parallelism,omitempty"`
 	// Restore from a checkpoint; absent starts from starting_offsets.
-	Restore       *SourceState `protobuf:"bytes,4,opt,name=restore,proto3" json:"restore,omitempty"`
+	Restore *SourceState `protobuf:"bytes,4,opt,name=restore,proto3" json:"restore,omitempty"`
+	// Checkpoints kept by ferry for a job; see JobCheckpoints. With job set,
+	// restore must be absent and checkpoint_complete is not used: the job's
+	// checkpoints complete through CheckpointService.CompleteCheckpoint.
+	Job           *JobCheckpoints `protobuf:"bytes,5,opt,name=job,proto3" json:"job,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -797,6 +801,13 @@ func (x *OpenSource) GetParallelism() int32 {
 func (x *OpenSource) GetRestore() *SourceState {
 	if x != nil {
 		return x.Restore
+	}
+	return nil
+}
+
+func (x *OpenSource) GetJob() *JobCheckpoints {
+	if x != nil {
+		return x.Job
 	}
 	return nil
 }
@@ -974,8 +985,13 @@ type SourceOpened struct {
 	CommitOffsets bool `protobuf:"varint,4,opt,name=commit_offsets,json=commitOffsets,proto3" json:"commit_offsets,omitempty"`
 	// Why committing is off, when it is.
 	CommitDisabledReason string `protobuf:"bytes,5,opt,name=commit_disabled_reason,json=commitDisabledReason,proto3" json:"commit_disabled_reason,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// With job.restore_latest: the completed checkpoint the session restored,
+	// 0 when it started fresh; continue with a larger checkpoint id.
+	RestoredCheckpointId int64 `protobuf:"varint,6,opt,name=restored_checkpoint_id,json=restoredCheckpointId,proto3" json:"restored_checkpoint_id,omitempty"`
+	// With job.restore_latest: what was restored, or why nothing was.
+	RestoreNote   string `protobuf:"bytes,7,opt,name=restore_note,json=restoreNote,proto3" json:"restore_note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SourceOpened) Reset() {
@@ -1039,6 +1055,20 @@ func (x *SourceOpened) GetCommitOffsets() bool {
 func (x *SourceOpened) GetCommitDisabledReason() string {
 	if x != nil {
 		return x.CommitDisabledReason
+	}
+	return ""
+}
+
+func (x *SourceOpened) GetRestoredCheckpointId() int64 {
+	if x != nil {
+		return x.RestoredCheckpointId
+	}
+	return 0
+}
+
+func (x *SourceOpened) GetRestoreNote() string {
+	if x != nil {
+		return x.RestoreNote
 	}
 	return ""
 }
@@ -1948,13 +1978,14 @@ const file_ferry_v1_source_proto_rawDesc = "" +
 	"\x0fstopping_offset\x18\x04 \x01(\x03H\x00R\x0estoppingOffset\x88\x01\x01B\x12\n" +
 	"\x10_stopping_offset\";\n" +
 	"\vSourceState\x12,\n" +
-	"\x06splits\x18\x01 \x03(\v2\x14.ferry.v1.SplitStateR\x06splits\"\xc1\x01\n" +
+	"\x06splits\x18\x01 \x03(\v2\x14.ferry.v1.SplitStateR\x06splits\"\xed\x01\n" +
 	"\n" +
 	"OpenSource\x12(\n" +
 	"\x04spec\x18\x01 \x01(\v2\x14.ferry.v1.SourceSpecR\x04spec\x12!\n" +
 	"\freader_index\x18\x02 \x01(\x05R\vreaderIndex\x12%\n" +
 	"\vparallelism\x18\x03 \x01(\x05H\x00R\vparallelism\x88\x01\x01\x12/\n" +
-	"\arestore\x18\x04 \x01(\v2\x15.ferry.v1.SourceStateR\arestoreB\x0e\n" +
+	"\arestore\x18\x04 \x01(\v2\x15.ferry.v1.SourceStateR\arestore\x12*\n" +
+	"\x03job\x18\x05 \x01(\v2\x18.ferry.v1.JobCheckpointsR\x03jobB\x0e\n" +
 	"\f_parallelism\"9\n" +
 	"\x12CheckpointComplete\x12#\n" +
 	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\"\xf3\x01\n" +
@@ -1965,14 +1996,16 @@ const file_ferry_v1_source_proto_rawDesc = "" +
 	"checkpoint\x12O\n" +
 	"\x13checkpoint_complete\x18\x03 \x01(\v2\x1c.ferry.v1.CheckpointCompleteH\x00R\x12checkpointComplete\x12'\n" +
 	"\x05close\x18\x04 \x01(\v2\x0f.ferry.v1.CloseH\x00R\x05closeB\x06\n" +
-	"\x04kind\"\xd2\x01\n" +
+	"\x04kind\"\xab\x02\n" +
 	"\fSourceOpened\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x18\n" +
 	"\abounded\x18\x02 \x01(\bR\abounded\x12,\n" +
 	"\x06splits\x18\x03 \x03(\v2\x14.ferry.v1.SplitStateR\x06splits\x12%\n" +
 	"\x0ecommit_offsets\x18\x04 \x01(\bR\rcommitOffsets\x124\n" +
-	"\x16commit_disabled_reason\x18\x05 \x01(\tR\x14commitDisabledReason\"9\n" +
+	"\x16commit_disabled_reason\x18\x05 \x01(\tR\x14commitDisabledReason\x124\n" +
+	"\x16restored_checkpoint_id\x18\x06 \x01(\x03R\x14restoredCheckpointId\x12!\n" +
+	"\frestore_note\x18\a \x01(\tR\vrestoreNote\"9\n" +
 	"\vRecordBatch\x12*\n" +
 	"\arecords\x18\x01 \x03(\v2\x10.ferry.v1.RecordR\arecords\"[\n" +
 	"\aBarrier\x12#\n" +
@@ -2073,10 +2106,11 @@ var file_ferry_v1_source_proto_goTypes = []any{
 	(*OffsetsInitializer_Specific)(nil),  // 28: ferry.v1.OffsetsInitializer.Specific
 	(*Cluster)(nil),                      // 29: ferry.v1.Cluster
 	(*TopicPartition)(nil),               // 30: ferry.v1.TopicPartition
-	(*Checkpoint)(nil),                   // 31: ferry.v1.Checkpoint
-	(*Close)(nil),                        // 32: ferry.v1.Close
-	(*Record)(nil),                       // 33: ferry.v1.Record
-	(*PartitionOffset)(nil),              // 34: ferry.v1.PartitionOffset
+	(*JobCheckpoints)(nil),               // 31: ferry.v1.JobCheckpoints
+	(*Checkpoint)(nil),                   // 32: ferry.v1.Checkpoint
+	(*Close)(nil),                        // 33: ferry.v1.Close
+	(*Record)(nil),                       // 34: ferry.v1.Record
+	(*PartitionOffset)(nil),              // 35: ferry.v1.PartitionOffset
 }
 var file_ferry_v1_source_proto_depIdxs = []int32{
 	29, // 0: ferry.v1.SourceSpec.cluster:type_name -> ferry.v1.Cluster
@@ -2096,32 +2130,33 @@ var file_ferry_v1_source_proto_depIdxs = []int32{
 	8,  // 14: ferry.v1.SourceState.splits:type_name -> ferry.v1.SplitState
 	3,  // 15: ferry.v1.OpenSource.spec:type_name -> ferry.v1.SourceSpec
 	9,  // 16: ferry.v1.OpenSource.restore:type_name -> ferry.v1.SourceState
-	10, // 17: ferry.v1.ReadRequest.open:type_name -> ferry.v1.OpenSource
-	31, // 18: ferry.v1.ReadRequest.checkpoint:type_name -> ferry.v1.Checkpoint
-	11, // 19: ferry.v1.ReadRequest.checkpoint_complete:type_name -> ferry.v1.CheckpointComplete
-	32, // 20: ferry.v1.ReadRequest.close:type_name -> ferry.v1.Close
-	8,  // 21: ferry.v1.SourceOpened.splits:type_name -> ferry.v1.SplitState
-	33, // 22: ferry.v1.RecordBatch.records:type_name -> ferry.v1.Record
-	9,  // 23: ferry.v1.Barrier.state:type_name -> ferry.v1.SourceState
-	8,  // 24: ferry.v1.SplitsAdded.splits:type_name -> ferry.v1.SplitState
-	13, // 25: ferry.v1.ReadResponse.opened:type_name -> ferry.v1.SourceOpened
-	14, // 26: ferry.v1.ReadResponse.records:type_name -> ferry.v1.RecordBatch
-	15, // 27: ferry.v1.ReadResponse.barrier:type_name -> ferry.v1.Barrier
-	16, // 28: ferry.v1.ReadResponse.committed:type_name -> ferry.v1.OffsetsCommitted
-	17, // 29: ferry.v1.ReadResponse.watermark:type_name -> ferry.v1.Watermark
-	18, // 30: ferry.v1.ReadResponse.idle:type_name -> ferry.v1.Idle
-	19, // 31: ferry.v1.ReadResponse.splits_added:type_name -> ferry.v1.SplitsAdded
-	20, // 32: ferry.v1.ReadResponse.split_finished:type_name -> ferry.v1.SplitFinished
-	21, // 33: ferry.v1.ReadResponse.end_of_input:type_name -> ferry.v1.EndOfInput
-	22, // 34: ferry.v1.ReadResponse.kafka_status:type_name -> ferry.v1.KafkaStatus
-	1,  // 35: ferry.v1.OffsetsInitializer.Committed.reset_strategy:type_name -> ferry.v1.OffsetResetStrategy
-	34, // 36: ferry.v1.OffsetsInitializer.Specific.offsets:type_name -> ferry.v1.PartitionOffset
-	1,  // 37: ferry.v1.OffsetsInitializer.Specific.reset_strategy:type_name -> ferry.v1.OffsetResetStrategy
-	38, // [38:38] is the sub-list for method output_type
-	38, // [38:38] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	31, // 17: ferry.v1.OpenSource.job:type_name -> ferry.v1.JobCheckpoints
+	10, // 18: ferry.v1.ReadRequest.open:type_name -> ferry.v1.OpenSource
+	32, // 19: ferry.v1.ReadRequest.checkpoint:type_name -> ferry.v1.Checkpoint
+	11, // 20: ferry.v1.ReadRequest.checkpoint_complete:type_name -> ferry.v1.CheckpointComplete
+	33, // 21: ferry.v1.ReadRequest.close:type_name -> ferry.v1.Close
+	8,  // 22: ferry.v1.SourceOpened.splits:type_name -> ferry.v1.SplitState
+	34, // 23: ferry.v1.RecordBatch.records:type_name -> ferry.v1.Record
+	9,  // 24: ferry.v1.Barrier.state:type_name -> ferry.v1.SourceState
+	8,  // 25: ferry.v1.SplitsAdded.splits:type_name -> ferry.v1.SplitState
+	13, // 26: ferry.v1.ReadResponse.opened:type_name -> ferry.v1.SourceOpened
+	14, // 27: ferry.v1.ReadResponse.records:type_name -> ferry.v1.RecordBatch
+	15, // 28: ferry.v1.ReadResponse.barrier:type_name -> ferry.v1.Barrier
+	16, // 29: ferry.v1.ReadResponse.committed:type_name -> ferry.v1.OffsetsCommitted
+	17, // 30: ferry.v1.ReadResponse.watermark:type_name -> ferry.v1.Watermark
+	18, // 31: ferry.v1.ReadResponse.idle:type_name -> ferry.v1.Idle
+	19, // 32: ferry.v1.ReadResponse.splits_added:type_name -> ferry.v1.SplitsAdded
+	20, // 33: ferry.v1.ReadResponse.split_finished:type_name -> ferry.v1.SplitFinished
+	21, // 34: ferry.v1.ReadResponse.end_of_input:type_name -> ferry.v1.EndOfInput
+	22, // 35: ferry.v1.ReadResponse.kafka_status:type_name -> ferry.v1.KafkaStatus
+	1,  // 36: ferry.v1.OffsetsInitializer.Committed.reset_strategy:type_name -> ferry.v1.OffsetResetStrategy
+	35, // 37: ferry.v1.OffsetsInitializer.Specific.offsets:type_name -> ferry.v1.PartitionOffset
+	1,  // 38: ferry.v1.OffsetsInitializer.Specific.reset_strategy:type_name -> ferry.v1.OffsetResetStrategy
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_source_proto_init() }

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66\x65rry/v1/common.proto\x12\x08\x66\x65rry.v1\"2\n\x07\x43luster\x12\x19\n\x11\x62ootstrap_servers\x18\x01 \x03(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"3\n\x06Header\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\x05value\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x42\x08\n\x06_value\"\xf2\x01\n\x06Record\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x14\n\x0ctimestamp_ms\x18\x04 \x01(\x03\x12/\n\x0etimestamp_type\x18\x05 \x01(\x0e\x32\x17.ferry.v1.TimestampType\x12\x10\n\x03key\x18\x06 \x01(\x0cH\x00\x88\x01\x01\x12\x12\n\x05value\x18\x07 \x01(\x0cH\x01\x88\x01\x01\x12!\n\x07headers\x18\x08 \x03(\x0b\x32\x10.ferry.v1.Header\x12\x14\n\x0cleader_epoch\x18\t \x01(\x05\x42\x06\n\x04_keyB\x08\n\x06_value\"2\n\x0eTopicPartition\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\"C\n\x0fPartitionOffset\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\"#\n\nCheckpoint\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\"\x07\n\x05\x43lose*s\n\rTimestampType\x12\x1e\n\x1aTIMESTAMP_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aTIMESTAMP_TYPE_CREATE_TIME\x10\x01\x12\"\n\x1eTIMESTAMP_TYPE_LOG_APPEND_TIME\x10\x02\x42O\n\x0c\x64\x65v.ferry.v1B\x0b\x43ommonProtoP\x01Z0github.com/ferrykafka/ferry/gen/ferry/v1;ferryv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66\x65rry/v1/common.proto\x12\x08\x66\x65rry.v1\"2\n\x07\x43luster\x12\x19\n\x11\x62ootstrap_servers\x18\x01 \x03(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"3\n\x06Header\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\x05value\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x42\x08\n\x06_value\"\xf2\x01\n\x06Record\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x14\n\x0ctimestamp_ms\x18\x04 \x01(\x03\x12/\n\x0etimestamp_type\x18\x05 \x01(\x0e\x32\x17.ferry.v1.TimestampType\x12\x10\n\x03key\x18\x06 \x01(\x0cH\x00\x88\x01\x01\x12\x12\n\x05value\x18\x07 \x01(\x0cH\x01\x88\x01\x01\x12!\n\x07headers\x18\x08 \x03(\x0b\x32\x10.ferry.v1.Header\x12\x14\n\x0cleader_epoch\x18\t \x01(\x05\x42\x06\n\x04_keyB\x08\n\x06_value\"2\n\x0eTopicPartition\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\"C\n\x0fPartitionOffset\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\"#\n\nCheckpoint\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\"\x07\n\x05\x43lose\"G\n\x0eJobCheckpoints\x12\x0b\n\x03job\x18\x01 \x01(\t\x12\x10\n\x08operator\x18\x02 \x01(\t\x12\x16\n\x0erestore_latest\x18\x03 \x01(\x08*s\n\rTimestampType\x12\x1e\n\x1aTIMESTAMP_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aTIMESTAMP_TYPE_CREATE_TIME\x10\x01\x12\"\n\x1eTIMESTAMP_TYPE_LOG_APPEND_TIME\x10\x02\x42O\n\x0c\x64\x65v.ferry.v1B\x0b\x43ommonProtoP\x01Z0github.com/ferrykafka/ferry/gen/ferry/v1;ferryv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,8 +32,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ferry.v1.common_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014dev.ferry.v1B\013CommonProtoP\001Z0github.com/ferrykafka/ferry/gen/ferry/v1;ferryv1'
-  _globals['_TIMESTAMPTYPE']._serialized_start=552
-  _globals['_TIMESTAMPTYPE']._serialized_end=667
+  _globals['_TIMESTAMPTYPE']._serialized_start=625
+  _globals['_TIMESTAMPTYPE']._serialized_end=740
   _globals['_CLUSTER']._serialized_start=35
   _globals['_CLUSTER']._serialized_end=85
   _globals['_HEADER']._serialized_start=87
@@ -48,4 +48,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHECKPOINT']._serialized_end=541
   _globals['_CLOSE']._serialized_start=543
   _globals['_CLOSE']._serialized_end=550
+  _globals['_JOBCHECKPOINTS']._serialized_start=552
+  _globals['_JOBCHECKPOINTS']._serialized_end=623
 # @@protoc_insertion_point(module_scope)

@@ -81,3 +81,13 @@ class Checkpoint(_message.Message):
 class Close(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class JobCheckpoints(_message.Message):
+    __slots__ = ("job", "operator", "restore_latest")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_LATEST_FIELD_NUMBER: _ClassVar[int]
+    job: str
+    operator: str
+    restore_latest: bool
+    def __init__(self, job: _Optional[str] = ..., operator: _Optional[str] = ..., restore_latest: bool = ...) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ferry.v1 import common_pb2 as ferry_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x66\x65rry/v1/sink.proto\x12\x08\x66\x65rry.v1\x1a\x15\x66\x65rry/v1/common.proto\"\xb6\x02\n\x08SinkSpec\x12\"\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x11.ferry.v1.Cluster\x12\x37\n\x12\x64\x65livery_guarantee\x18\x02 \x01(\x0e\x32\x1b.ferry.v1.DeliveryGuarantee\x12\x1f\n\x17transactional_id_prefix\x18\x03 \x01(\t\x12\x15\n\rdefault_topic\x18\x04 \x01(\t\x12*\n\x0bpartitioner\x18\x05 \x01(\x0e\x32\x15.ferry.v1.Partitioner\x12\x36\n\nproperties\x18\x06 \x03(\x0b\x32\".ferry.v1.SinkSpec.PropertiesEntry\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc8\x01\n\nSinkRecord\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x16\n\tpartition\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x10\n\x03key\x18\x03 \x01(\x0cH\x01\x88\x01\x01\x12\x12\n\x05value\x18\x04 \x01(\x0cH\x02\x88\x01\x01\x12!\n\x07headers\x18\x05 \x03(\x0b\x32\x10.ferry.v1.Header\x12\x19\n\x0ctimestamp_ms\x18\x06 \x01(\x03H\x03\x88\x01\x01\x42\x0c\n\n_partitionB\x06\n\x04_keyB\x08\n\x06_valueB\x0f\n\r_timestamp_ms\"O\n\x0f\x43onsumedOffsets\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12*\n\x07offsets\x18\x02 \x03(\x0b\x32\x19.ferry.v1.PartitionOffset\"\x90\x01\n\x13PreparedTransaction\x12\x18\n\x10transactional_id\x18\x01 \x01(\t\x12\x13\n\x0bproducer_id\x18\x02 \x01(\x03\x12\x16\n\x0eproducer_epoch\x18\x03 \x01(\x05\x12\x15\n\rcheckpoint_id\x18\x04 \x01(\x03\x12\x1b\n\x13transaction_version\x18\x05 \x01(\x05\"@\n\tSinkState\x12\x33\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1d.ferry.v1.PreparedTransaction\"\x92\x01\n\x08OpenSink\x12 \n\x04spec\x18\x01 \x01(\x0b\x32\x12.ferry.v1.SinkSpec\x12\x14\n\x0cwriter_index\x18\x02 \x01(\x05\x12\x18\n\x0bparallelism\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12$\n\x07restore\x18\x04 \x01(\x0b\x32\x13.ferry.v1.SinkStateB\x0e\n\x0c_parallelism\"z\n\nWriteBatch\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12%\n\x07records\x18\x02 \x03(\x0b\x32\x14.ferry.v1.SinkRecord\x12\x33\n\x10\x63onsumed_offsets\x18\x03 \x01(\x0b\x32\x19.ferry.v1.ConsumedOffsets\")\n\x10\x43ommitCheckpoint\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\"\xdf\x01\n\x0cWriteRequest\x12\"\n\x04open\x18\x01 \x01(\x0b\x32\x12.ferry.v1.OpenSinkH\x00\x12\'\n\x07records\x18\x02 \x01(\x0b\x32\x14.ferry.v1.WriteBatchH\x00\x12*\n\ncheckpoint\x18\x03 \x01(\x0b\x32\x14.ferry.v1.CheckpointH\x00\x12,\n\x06\x63ommit\x18\x04 \x01(\x0b\x32\x1a.ferry.v1.CommitCheckpointH\x00\x12 \n\x05\x63lose\x18\x05 \x01(\x0b\x32\x0f.ferry.v1.CloseH\x00\x42\x06\n\x04kind\"?\n\nSinkOpened\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1d\n\x15restored_transactions\x18\x02 \x01(\x05\"C\n\x11\x43heckpointFlushed\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\x12\x17\n\x0frecords_written\x18\x02 \x01(\x03\"E\n\x08Prepared\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\x12\"\n\x05state\x18\x02 \x01(\x0b\x32\x13.ferry.v1.SinkState\".\n\x15TransactionsCommitted\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\"%\n\nSinkClosed\x12\x17\n\x0frecords_written\x18\x01 \x01(\x03\"\xf5\x01\n\rWriteResponse\x12&\n\x06opened\x18\x01 \x01(\x0b\x32\x14.ferry.v1.SinkOpenedH\x00\x12.\n\x07\x66lushed\x18\x02 \x01(\x0b\x32\x1b.ferry.v1.CheckpointFlushedH\x00\x12&\n\x08prepared\x18\x03 \x01(\x0b\x32\x12.ferry.v1.PreparedH\x00\x12\x34\n\tcommitted\x18\x04 \x01(\x0b\x32\x1f.ferry.v1.TransactionsCommittedH\x00\x12&\n\x06\x63losed\x18\x05 \x01(\x0b\x32\x14.ferry.v1.SinkClosedH\x00\x42\x06\n\x04kind*\x9f\x01\n\x11\x44\x65liveryGuarantee\x12\"\n\x1e\x44\x45LIVERY_GUARANTEE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_GUARANTEE_NONE\x10\x01\x12$\n DELIVERY_GUARANTEE_AT_LEAST_ONCE\x10\x02\x12#\n\x1f\x44\x45LIVERY_GUARANTEE_EXACTLY_ONCE\x10\x03*w\n\x0bPartitioner\x12\x1b\n\x17PARTITIONER_UNSPECIFIED\x10\x00\x12\x17\n\x13PARTITIONER_DEFAULT\x10\x01\x12\x15\n\x11PARTITIONER_FIXED\x10\x02\x12\x1b\n\x17PARTITIONER_ROUND_ROBIN\x10\x03\x42M\n\x0c\x64\x65v.ferry.v1B\tSinkProtoP\x01Z0github.com/ferrykafka/ferry/gen/ferry/v1;ferryv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x66\x65rry/v1/sink.proto\x12\x08\x66\x65rry.v1\x1a\x15\x66\x65rry/v1/common.proto\"\xb6\x02\n\x08SinkSpec\x12\"\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x11.ferry.v1.Cluster\x12\x37\n\x12\x64\x65livery_guarantee\x18\x02 \x01(\x0e\x32\x1b.ferry.v1.DeliveryGuarantee\x12\x1f\n\x17transactional_id_prefix\x18\x03 \x01(\t\x12\x15\n\rdefault_topic\x18\x04 \x01(\t\x12*\n\x0bpartitioner\x18\x05 \x01(\x0e\x32\x15.ferry.v1.Partitioner\x12\x36\n\nproperties\x18\x06 \x03(\x0b\x32\".ferry.v1.SinkSpec.PropertiesEntry\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc8\x01\n\nSinkRecord\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x16\n\tpartition\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x10\n\x03key\x18\x03 \x01(\x0cH\x01\x88\x01\x01\x12\x12\n\x05value\x18\x04 \x01(\x0cH\x02\x88\x01\x01\x12!\n\x07headers\x18\x05 \x03(\x0b\x32\x10.ferry.v1.Header\x12\x19\n\x0ctimestamp_ms\x18\x06 \x01(\x03H\x03\x88\x01\x01\x42\x0c\n\n_partitionB\x06\n\x04_keyB\x08\n\x06_valueB\x0f\n\r_timestamp_ms\"O\n\x0f\x43onsumedOffsets\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12*\n\x07offsets\x18\x02 \x03(\x0b\x32\x19.ferry.v1.PartitionOffset\"\x90\x01\n\x13PreparedTransaction\x12\x18\n\x10transactional_id\x18\x01 \x01(\t\x12\x13\n\x0bproducer_id\x18\x02 \x01(\x03\x12\x16\n\x0eproducer_epoch\x18\x03 \x01(\x05\x12\x15\n\rcheckpoint_id\x18\x04 \x01(\x03\x12\x1b\n\x13transaction_version\x18\x05 \x01(\x05\"@\n\tSinkState\x12\x33\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1d.ferry.v1.PreparedTransaction\"\xb9\x01\n\x08OpenSink\x12 \n\x04spec\x18\x01 \x01(\x0b\x32\x12.ferry.v1.SinkSpec\x12\x14\n\x0cwriter_index\x18\x02 \x01(\x05\x12\x18\n\x0bparallelism\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12$\n\x07restore\x18\x04 \x01(\x0b\x32\x13.ferry.v1.SinkState\x12%\n\x03job\x18\x05 \x01(\x0b\x32\x18.ferry.v1.JobCheckpointsB\x0e\n\x0c_parallelism\"z\n\nWriteBatch\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12%\n\x07records\x18\x02 \x03(\x0b\x32\x14.ferry.v1.SinkRecord\x12\x33\n\x10\x63onsumed_offsets\x18\x03 \x01(\x0b\x32\x19.ferry.v1.ConsumedOffsets\")\n\x10\x43ommitCheckpoint\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\"\xdf\x01\n\x0cWriteRequest\x12\"\n\x04open\x18\x01 \x01(\x0b\x32\x12.ferry.v1.OpenSinkH\x00\x12\'\n\x07records\x18\x02 \x01(\x0b\x32\x14.ferry.v1.WriteBatchH\x00\x12*\n\ncheckpoint\x18\x03 \x01(\x0b\x32\x14.ferry.v1.CheckpointH\x00\x12,\n\x06\x63ommit\x18\x04 \x01(\x0b\x32\x1a.ferry.v1.CommitCheckpointH\x00\x12 \n\x05\x63lose\x18\x05 \x01(\x0b\x32\x0f.ferry.v1.CloseH\x00\x42\x06\n\x04kind\"u\n\nSinkOpened\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1d\n\x15restored_transactions\x18\x02 \x01(\x05\x12\x1e\n\x16restored_checkpoint_id\x18\x03 \x01(\x03\x12\x14\n\x0crestore_note\x18\x04 \x01(\t\"C\n\x11\x43heckpointFlushed\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\x12\x17\n\x0frecords_written\x18\x02 \x01(\x03\"E\n\x08Prepared\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\x12\"\n\x05state\x18\x02 \x01(\x0b\x32\x13.ferry.v1.SinkState\".\n\x15TransactionsCommitted\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\"%\n\nSinkClosed\x12\x17\n\x0frecords_written\x18\x01 \x01(\x03\"\xf5\x01\n\rWriteResponse\x12&\n\x06opened\x18\x01 \x01(\x0b\x32\x14.ferry.v1.SinkOpenedH\x00\x12.\n\x07\x66lushed\x18\x02 \x01(\x0b\x32\x1b.ferry.v1.CheckpointFlushedH\x00\x12&\n\x08prepared\x18\x03 \x01(\x0b\x32\x12.ferry.v1.PreparedH\x00\x12\x34\n\tcommitted\x18\x04 \x01(\x0b\x32\x1f.ferry.v1.TransactionsCommittedH\x00\x12&\n\x06\x63losed\x18\x05 \x01(\x0b\x32\x14.ferry.v1.SinkClosedH\x00\x42\x06\n\x04kind*\x9f\x01\n\x11\x44\x65liveryGuarantee\x12\"\n\x1e\x44\x45LIVERY_GUARANTEE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_GUARANTEE_NONE\x10\x01\x12$\n DELIVERY_GUARANTEE_AT_LEAST_ONCE\x10\x02\x12#\n\x1f\x44\x45LIVERY_GUARANTEE_EXACTLY_ONCE\x10\x03*w\n\x0bPartitioner\x12\x1b\n\x17PARTITIONER_UNSPECIFIED\x10\x00\x12\x17\n\x13PARTITIONER_DEFAULT\x10\x01\x12\x15\n\x11PARTITIONER_FIXED\x10\x02\x12\x1b\n\x17PARTITIONER_ROUND_ROBIN\x10\x03\x42M\n\x0c\x64\x65v.ferry.v1B\tSinkProtoP\x01Z0github.com/ferrykafka/ferry/gen/ferry/v1;ferryv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,10 +35,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\014dev.ferry.v1B\tSinkProtoP\001Z0github.com/ferrykafka/ferry/gen/ferry/v1;ferryv1'
   _globals['_SINKSPEC_PROPERTIESENTRY']._loaded_options = None
   _globals['_SINKSPEC_PROPERTIESENTRY']._serialized_options = b'8\001'
-  _globals['_DELIVERYGUARANTEE']._serialized_start=1949
-  _globals['_DELIVERYGUARANTEE']._serialized_end=2108
-  _globals['_PARTITIONER']._serialized_start=2110
-  _globals['_PARTITIONER']._serialized_end=2229
+  _globals['_DELIVERYGUARANTEE']._serialized_start=2042
+  _globals['_DELIVERYGUARANTEE']._serialized_end=2201
+  _globals['_PARTITIONER']._serialized_start=2203
+  _globals['_PARTITIONER']._serialized_end=2322
   _globals['_SINKSPEC']._serialized_start=57
   _globals['_SINKSPEC']._serialized_end=367
   _globals['_SINKSPEC_PROPERTIESENTRY']._serialized_start=318
@@ -52,23 +52,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SINKSTATE']._serialized_start=800
   _globals['_SINKSTATE']._serialized_end=864
   _globals['_OPENSINK']._serialized_start=867
-  _globals['_OPENSINK']._serialized_end=1013
-  _globals['_WRITEBATCH']._serialized_start=1015
-  _globals['_WRITEBATCH']._serialized_end=1137
-  _globals['_COMMITCHECKPOINT']._serialized_start=1139
-  _globals['_COMMITCHECKPOINT']._serialized_end=1180
-  _globals['_WRITEREQUEST']._serialized_start=1183
-  _globals['_WRITEREQUEST']._serialized_end=1406
-  _globals['_SINKOPENED']._serialized_start=1408
-  _globals['_SINKOPENED']._serialized_end=1471
-  _globals['_CHECKPOINTFLUSHED']._serialized_start=1473
-  _globals['_CHECKPOINTFLUSHED']._serialized_end=1540
-  _globals['_PREPARED']._serialized_start=1542
-  _globals['_PREPARED']._serialized_end=1611
-  _globals['_TRANSACTIONSCOMMITTED']._serialized_start=1613
-  _globals['_TRANSACTIONSCOMMITTED']._serialized_end=1659
-  _globals['_SINKCLOSED']._serialized_start=1661
-  _globals['_SINKCLOSED']._serialized_end=1698
-  _globals['_WRITERESPONSE']._serialized_start=1701
-  _globals['_WRITERESPONSE']._serialized_end=1946
+  _globals['_OPENSINK']._serialized_end=1052
+  _globals['_WRITEBATCH']._serialized_start=1054
+  _globals['_WRITEBATCH']._serialized_end=1176
+  _globals['_COMMITCHECKPOINT']._serialized_start=1178
+  _globals['_COMMITCHECKPOINT']._serialized_end=1219
+  _globals['_WRITEREQUEST']._serialized_start=1222
+  _globals['_WRITEREQUEST']._serialized_end=1445
+  _globals['_SINKOPENED']._serialized_start=1447
+  _globals['_SINKOPENED']._serialized_end=1564
+  _globals['_CHECKPOINTFLUSHED']._serialized_start=1566
+  _globals['_CHECKPOINTFLUSHED']._serialized_end=1633
+  _globals['_PREPARED']._serialized_start=1635
+  _globals['_PREPARED']._serialized_end=1704
+  _globals['_TRANSACTIONSCOMMITTED']._serialized_start=1706
+  _globals['_TRANSACTIONSCOMMITTED']._serialized_end=1752
+  _globals['_SINKCLOSED']._serialized_start=1754
+  _globals['_SINKCLOSED']._serialized_end=1791
+  _globals['_WRITERESPONSE']._serialized_start=1794
+  _globals['_WRITERESPONSE']._serialized_end=2039
 # @@protoc_insertion_point(module_scope)

@@ -98,16 +98,18 @@ class SinkState(_message.Message):
     def __init__(self, transactions: _Optional[_Iterable[_Union[PreparedTransaction, _Mapping]]] = ...) -> None: ...
 
 class OpenSink(_message.Message):
-    __slots__ = ("spec", "writer_index", "parallelism", "restore")
+    __slots__ = ("spec", "writer_index", "parallelism", "restore", "job")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     WRITER_INDEX_FIELD_NUMBER: _ClassVar[int]
     PARALLELISM_FIELD_NUMBER: _ClassVar[int]
     RESTORE_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
     spec: SinkSpec
     writer_index: int
     parallelism: int
     restore: SinkState
-    def __init__(self, spec: _Optional[_Union[SinkSpec, _Mapping]] = ..., writer_index: _Optional[int] = ..., parallelism: _Optional[int] = ..., restore: _Optional[_Union[SinkState, _Mapping]] = ...) -> None: ...
+    job: _common_pb2.JobCheckpoints
+    def __init__(self, spec: _Optional[_Union[SinkSpec, _Mapping]] = ..., writer_index: _Optional[int] = ..., parallelism: _Optional[int] = ..., restore: _Optional[_Union[SinkState, _Mapping]] = ..., job: _Optional[_Union[_common_pb2.JobCheckpoints, _Mapping]] = ...) -> None: ...
 
 class WriteBatch(_message.Message):
     __slots__ = ("sequence", "records", "consumed_offsets")
@@ -140,12 +142,16 @@ class WriteRequest(_message.Message):
     def __init__(self, open: _Optional[_Union[OpenSink, _Mapping]] = ..., records: _Optional[_Union[WriteBatch, _Mapping]] = ..., checkpoint: _Optional[_Union[_common_pb2.Checkpoint, _Mapping]] = ..., commit: _Optional[_Union[CommitCheckpoint, _Mapping]] = ..., close: _Optional[_Union[_common_pb2.Close, _Mapping]] = ...) -> None: ...
 
 class SinkOpened(_message.Message):
-    __slots__ = ("session_id", "restored_transactions")
+    __slots__ = ("session_id", "restored_transactions", "restored_checkpoint_id", "restore_note")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     RESTORED_TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    RESTORED_CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_NOTE_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     restored_transactions: int
-    def __init__(self, session_id: _Optional[str] = ..., restored_transactions: _Optional[int] = ...) -> None: ...
+    restored_checkpoint_id: int
+    restore_note: str
+    def __init__(self, session_id: _Optional[str] = ..., restored_transactions: _Optional[int] = ..., restored_checkpoint_id: _Optional[int] = ..., restore_note: _Optional[str] = ...) -> None: ...
 
 class CheckpointFlushed(_message.Message):
     __slots__ = ("checkpoint_id", "records_written")

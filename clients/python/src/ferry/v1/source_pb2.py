@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ferry.v1 import common_pb2 as ferry_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66\x65rry/v1/source.proto\x12\x08\x66\x65rry.v1\x1a\x15\x66\x65rry/v1/common.proto\"\xec\x03\n\nSourceSpec\x12\"\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x11.ferry.v1.Cluster\x12#\n\x06topics\x18\x02 \x01(\x0b\x32\x13.ferry.v1.TopicList\x12\x15\n\rtopic_pattern\x18\x03 \x01(\t\x12*\n\npartitions\x18\x04 \x01(\x0b\x32\x16.ferry.v1.PartitionSet\x12\x10\n\x08group_id\x18\x05 \x01(\t\x12\x36\n\x10starting_offsets\x18\x06 \x01(\x0b\x32\x1c.ferry.v1.OffsetsInitializer\x12*\n\x0b\x62oundedness\x18\x07 \x01(\x0e\x32\x15.ferry.v1.Boundedness\x12\x36\n\x10stopping_offsets\x18\x08 \x01(\x0b\x32\x1c.ferry.v1.OffsetsInitializer\x12\x38\n\nproperties\x18\t \x03(\x0b\x32$.ferry.v1.SourceSpec.PropertiesEntry\x12\x37\n\x12watermark_strategy\x18\n \x01(\x0b\x32\x1b.ferry.v1.WatermarkStrategy\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1b\n\tTopicList\x12\x0e\n\x06topics\x18\x01 \x03(\t\"<\n\x0cPartitionSet\x12,\n\npartitions\x18\x01 \x03(\x0b\x32\x18.ferry.v1.TopicPartition\"\xe7\x03\n\x12OffsetsInitializer\x12\x39\n\x08\x65\x61rliest\x18\x01 \x01(\x0b\x32%.ferry.v1.OffsetsInitializer.EarliestH\x00\x12\x35\n\x06latest\x18\x02 \x01(\x0b\x32#.ferry.v1.OffsetsInitializer.LatestH\x00\x12;\n\tcommitted\x18\x03 \x01(\x0b\x32&.ferry.v1.OffsetsInitializer.CommittedH\x00\x12\x16\n\x0ctimestamp_ms\x18\x04 \x01(\x03H\x00\x12\x39\n\x08specific\x18\x05 \x01(\x0b\x32%.ferry.v1.OffsetsInitializer.SpecificH\x00\x1a\n\n\x08\x45\x61rliest\x1a\x08\n\x06Latest\x1a\x42\n\tCommitted\x12\x35\n\x0ereset_strategy\x18\x01 \x01(\x0e\x32\x1d.ferry.v1.OffsetResetStrategy\x1am\n\x08Specific\x12*\n\x07offsets\x18\x01 \x03(\x0b\x32\x19.ferry.v1.PartitionOffset\x12\x35\n\x0ereset_strategy\x18\x02 \x01(\x0e\x32\x1d.ferry.v1.OffsetResetStrategyB\x06\n\x04kind\"\x8d\x01\n\x11WatermarkStrategy\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.ferry.v1.WatermarkKind\x12\x1f\n\x17max_out_of_orderness_ms\x18\x02 \x01(\x03\x12\x1c\n\x0fidle_timeout_ms\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x12\n\x10_idle_timeout_ms\"u\n\nSplitState\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x13\n\x0bnext_offset\x18\x03 \x01(\x03\x12\x1c\n\x0fstopping_offset\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\x12\n\x10_stopping_offset\"3\n\x0bSourceState\x12$\n\x06splits\x18\x01 \x03(\x0b\x32\x14.ferry.v1.SplitState\"\x98\x01\n\nOpenSource\x12\"\n\x04spec\x18\x01 \x01(\x0b\x32\x14.ferry.v1.SourceSpec\x12\x14\n\x0creader_index\x18\x02 \x01(\x05\x12\x18\n\x0bparallelism\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12&\n\x07restore\x18\x04 \x01(\x0b\x32\x15.ferry.v1.SourceStateB\x0e\n\x0c_parallelism\"+\n\x12\x43heckpointComplete\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\"\xc6\x01\n\x0bReadRequest\x12$\n\x04open\x18\x01 \x01(\x0b\x32\x14.ferry.v1.OpenSourceH\x00\x12*\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x14.ferry.v1.CheckpointH\x00\x12;\n\x13\x63heckpoint_complete\x18\x03 \x01(\x0b\x32\x1c.ferry.v1.CheckpointCompleteH\x00\x12 \n\x05\x63lose\x18\x04 \x01(\x0b\x32\x0f.ferry.v1.CloseH\x00\x42\x06\n\x04kind\"\x91\x01\n\x0cSourceOpened\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62ounded\x18\x02 \x01(\x08\x12$\n\x06splits\x18\x03 \x03(\x0b\x32\x14.ferry.v1.SplitState\x12\x16\n\x0e\x63ommit_offsets\x18\x04 \x01(\x08\x12\x1e\n\x16\x63ommit_disabled_reason\x18\x05 \x01(\t\"0\n\x0bRecordBatch\x12!\n\x07records\x18\x01 \x03(\x0b\x32\x10.ferry.v1.Record\"F\n\x07\x42\x61rrier\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\x12$\n\x05state\x18\x02 \x01(\x0b\x32\x15.ferry.v1.SourceState\"P\n\x10OffsetsCommitted\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x16\n\x0e\x66\x61iled_commits\x18\x03 \x01(\x03\"!\n\tWatermark\x12\x14\n\x0ctimestamp_ms\x18\x01 \x01(\x03\"\x06\n\x04Idle\"3\n\x0bSplitsAdded\x12$\n\x06splits\x18\x01 \x03(\x0b\x32\x14.ferry.v1.SplitState\"J\n\rSplitFinished\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x17\n\x0fstopping_offset\x18\x03 \x01(\x03\"\x0c\n\nEndOfInput\"A\n\x0bKafkaStatus\x12\x11\n\tavailable\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x10\n\x08since_ms\x18\x03 \x01(\x03\"\xca\x03\n\x0cReadResponse\x12(\n\x06opened\x18\x01 \x01(\x0b\x32\x16.ferry.v1.SourceOpenedH\x00\x12(\n\x07records\x18\x02 \x01(\x0b\x32\x15.ferry.v1.RecordBatchH\x00\x12$\n\x07\x62\x61rrier\x18\x03 \x01(\x0b\x32\x11.ferry.v1.BarrierH\x00\x12/\n\tcommitted\x18\x04 \x01(\x0b\x32\x1a.ferry.v1.OffsetsCommittedH\x00\x12(\n\twatermark\x18\x05 \x01(\x0b\x32\x13.ferry.v1.WatermarkH\x00\x12\x1e\n\x04idle\x18\x06 \x01(\x0b\x32\x0e.ferry.v1.IdleH\x00\x12-\n\x0csplits_added\x18\x07 \x01(\x0b\x32\x15.ferry.v1.SplitsAddedH\x00\x12\x31\n\x0esplit_finished\x18\x08 \x01(\x0b\x32\x17.ferry.v1.SplitFinishedH\x00\x12,\n\x0c\x65nd_of_input\x18\t \x01(\x0b\x32\x14.ferry.v1.EndOfInputH\x00\x12-\n\x0ckafka_status\x18\n \x01(\x0b\x32\x15.ferry.v1.KafkaStatusH\x00\x42\x06\n\x04kind*i\n\x0b\x42oundedness\x12\x1b\n\x17\x42OUNDEDNESS_UNSPECIFIED\x10\x00\x12$\n BOUNDEDNESS_CONTINUOUS_UNBOUNDED\x10\x01\x12\x17\n\x13\x42OUNDEDNESS_BOUNDED\x10\x02*\xa2\x01\n\x13OffsetResetStrategy\x12%\n!OFFSET_RESET_STRATEGY_UNSPECIFIED\x10\x00\x12\x1e\n\x1aOFFSET_RESET_STRATEGY_NONE\x10\x01\x12\"\n\x1eOFFSET_RESET_STRATEGY_EARLIEST\x10\x02\x12 \n\x1cOFFSET_RESET_STRATEGY_LATEST\x10\x03*\x94\x01\n\rWatermarkKind\x12\x1e\n\x1aWATERMARK_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13WATERMARK_KIND_NONE\x10\x01\x12\x1d\n\x19WATERMARK_KIND_MONOTONOUS\x10\x02\x12+\n\'WATERMARK_KIND_BOUNDED_OUT_OF_ORDERNESS\x10\x03\x42O\n\x0c\x64\x65v.ferry.v1B\x0bSourceProtoP\x01Z0github.com/ferrykafka/ferry/gen/ferry/v1;ferryv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66\x65rry/v1/source.proto\x12\x08\x66\x65rry.v1\x1a\x15\x66\x65rry/v1/common.proto\"\xec\x03\n\nSourceSpec\x12\"\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x11.ferry.v1.Cluster\x12#\n\x06topics\x18\x02 \x01(\x0b\x32\x13.ferry.v1.TopicList\x12\x15\n\rtopic_pattern\x18\x03 \x01(\t\x12*\n\npartitions\x18\x04 \x01(\x0b\x32\x16.ferry.v1.PartitionSet\x12\x10\n\x08group_id\x18\x05 \x01(\t\x12\x36\n\x10starting_offsets\x18\x06 \x01(\x0b\x32\x1c.ferry.v1.OffsetsInitializer\x12*\n\x0b\x62oundedness\x18\x07 \x01(\x0e\x32\x15.ferry.v1.Boundedness\x12\x36\n\x10stopping_offsets\x18\x08 \x01(\x0b\x32\x1c.ferry.v1.OffsetsInitializer\x12\x38\n\nproperties\x18\t \x03(\x0b\x32$.ferry.v1.SourceSpec.PropertiesEntry\x12\x37\n\x12watermark_strategy\x18\n \x01(\x0b\x32\x1b.ferry.v1.WatermarkStrategy\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1b\n\tTopicList\x12\x0e\n\x06topics\x18\x01 \x03(\t\"<\n\x0cPartitionSet\x12,\n\npartitions\x18\x01 \x03(\x0b\x32\x18.ferry.v1.TopicPartition\"\xe7\x03\n\x12OffsetsInitializer\x12\x39\n\x08\x65\x61rliest\x18\x01 \x01(\x0b\x32%.ferry.v1.OffsetsInitializer.EarliestH\x00\x12\x35\n\x06latest\x18\x02 \x01(\x0b\x32#.ferry.v1.OffsetsInitializer.LatestH\x00\x12;\n\tcommitted\x18\x03 \x01(\x0b\x32&.ferry.v1.OffsetsInitializer.CommittedH\x00\x12\x16\n\x0ctimestamp_ms\x18\x04 \x01(\x03H\x00\x12\x39\n\x08specific\x18\x05 \x01(\x0b\x32%.ferry.v1.OffsetsInitializer.SpecificH\x00\x1a\n\n\x08\x45\x61rliest\x1a\x08\n\x06Latest\x1a\x42\n\tCommitted\x12\x35\n\x0ereset_strategy\x18\x01 \x01(\x0e\x32\x1d.ferry.v1.OffsetResetStrategy\x1am\n\x08Specific\x12*\n\x07offsets\x18\x01 \x03(\x0b\x32\x19.ferry.v1.PartitionOffset\x12\x35\n\x0ereset_strategy\x18\x02 \x01(\x0e\x32\x1d.ferry.v1.OffsetResetStrategyB\x06\n\x04kind\"\x8d\x01\n\x11WatermarkStrategy\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.ferry.v1.WatermarkKind\x12\x1f\n\x17max_out_of_orderness_ms\x18\x02 \x01(\x03\x12\x1c\n\x0fidle_timeout_ms\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x12\n\x10_idle_timeout_ms\"u\n\nSplitState\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x13\n\x0bnext_offset\x18\x03 \x01(\x03\x12\x1c\n\x0fstopping_offset\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\x12\n\x10_stopping_offset\"3\n\x0bSourceState\x12$\n\x06splits\x18\x01 \x03(\x0b\x32\x14.ferry.v1.SplitState\"\xbf\x01\n\nOpenSource\x12\"\n\x04spec\x18\x01 \x01(\x0b\x32\x14.ferry.v1.SourceSpec\x12\x14\n\x0creader_index\x18\x02 \x01(\x05\x12\x18\n\x0bparallelism\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12&\n\x07restore\x18\x04 \x01(\x0b\x32\x15.ferry.v1.SourceState\x12%\n\x03job\x18\x05 \x01(\x0b\x32\x18.ferry.v1.JobCheckpointsB\x0e\n\x0c_parallelism\"+\n\x12\x43heckpointComplete\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\"\xc6\x01\n\x0bReadRequest\x12$\n\x04open\x18\x01 \x01(\x0b\x32\x14.ferry.v1.OpenSourceH\x00\x12*\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x14.ferry.v1.CheckpointH\x00\x12;\n\x13\x63heckpoint_complete\x18\x03 \x01(\x0b\x32\x1c.ferry.v1.CheckpointCompleteH\x00\x12 \n\x05\x63lose\x18\x04 \x01(\x0b\x32\x0f.ferry.v1.CloseH\x00\x42\x06\n\x04kind\"\xc7\x01\n\x0cSourceOpened\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62ounded\x18\x02 \x01(\x08\x12$\n\x06splits\x18\x03 \x03(\x0b\x32\x14.ferry.v1.SplitState\x12\x16\n\x0e\x63ommit_offsets\x18\x04 \x01(\x08\x12\x1e\n\x16\x63ommit_disabled_reason\x18\x05 \x01(\t\x12\x1e\n\x16restored_checkpoint_id\x18\x06 \x01(\x03\x12\x14\n\x0crestore_note\x18\x07 \x01(\t\"0\n\x0bRecordBatch\x12!\n\x07records\x18\x01 \x03(\x0b\x32\x10.ferry.v1.Record\"F\n\x07\x42\x61rrier\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\x12$\n\x05state\x18\x02 \x01(\x0b\x32\x15.ferry.v1.SourceState\"P\n\x10OffsetsCommitted\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x03\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x16\n\x0e\x66\x61iled_commits\x18\x03 \x01(\x03\"!\n\tWatermark\x12\x14\n\x0ctimestamp_ms\x18\x01 \x01(\x03\"\x06\n\x04Idle\"3\n\x0bSplitsAdded\x12$\n\x06splits\x18\x01 \x03(\x0b\x32\x14.ferry.v1.SplitState\"J\n\rSplitFinished\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x17\n\x0fstopping_offset\x18\x03 \x01(\x03\"\x0c\n\nEndOfInput\"A\n\x0bKafkaStatus\x12\x11\n\tavailable\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x10\n\x08since_ms\x18\x03 \x01(\x03\"\xca\x03\n\x0cReadResponse\x12(\n\x06opened\x18\x01 \x01(\x0b\x32\x16.ferry.v1.SourceOpenedH\x00\x12(\n\x07records\x18\x02 \x01(\x0b\x32\x15.ferry.v1.RecordBatchH\x00\x12$\n\x07\x62\x61rrier\x18\x03 \x01(\x0b\x32\x11.ferry.v1.BarrierH\x00\x12/\n\tcommitted\x18\x04 \x01(\x0b\x32\x1a.ferry.v1.OffsetsCommittedH\x00\x12(\n\twatermark\x18\x05 \x01(\x0b\x32\x13.ferry.v1.WatermarkH\x00\x12\x1e\n\x04idle\x18\x06 \x01(\x0b\x32\x0e.ferry.v1.IdleH\x00\x12-\n\x0csplits_added\x18\x07 \x01(\x0b\x32\x15.ferry.v1.SplitsAddedH\x00\x12\x31\n\x0esplit_finished\x18\x08 \x01(\x0b\x32\x17.ferry.v1.SplitFinishedH\x00\x12,\n\x0c\x65nd_of_input\x18\t \x01(\x0b\x32\x14.ferry.v1.EndOfInputH\x00\x12-\n\x0ckafka_status\x18\n \x01(\x0b\x32\x15.ferry.v1.KafkaStatusH\x00\x42\x06\n\x04kind*i\n\x0b\x42oundedness\x12\x1b\n\x17\x42OUNDEDNESS_UNSPECIFIED\x10\x00\x12$\n BOUNDEDNESS_CONTINUOUS_UNBOUNDED\x10\x01\x12\x17\n\x13\x42OUNDEDNESS_BOUNDED\x10\x02*\xa2\x01\n\x13OffsetResetStrategy\x12%\n!OFFSET_RESET_STRATEGY_UNSPECIFIED\x10\x00\x12\x1e\n\x1aOFFSET_RESET_STRATEGY_NONE\x10\x01\x12\"\n\x1eOFFSET_RESET_STRATEGY_EARLIEST\x10\x02\x12 \n\x1cOFFSET_RESET_STRATEGY_LATEST\x10\x03*\x94\x01\n\rWatermarkKind\x12\x1e\n\x1aWATERMARK_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13WATERMARK_KIND_NONE\x10\x01\x12\x1d\n\x19WATERMARK_KIND_MONOTONOUS\x10\x02\x12+\n\'WATERMARK_KIND_BOUNDED_OUT_OF_ORDERNESS\x10\x03\x42O\n\x0c\x64\x65v.ferry.v1B\x0bSourceProtoP\x01Z0github.com/ferrykafka/ferry/gen/ferry/v1;ferryv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,12 +35,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\014dev.ferry.v1B\013SourceProtoP\001Z0github.com/ferrykafka/ferry/gen/ferry/v1;ferryv1'
   _globals['_SOURCESPEC_PROPERTIESENTRY']._loaded_options = None
   _globals['_SOURCESPEC_PROPERTIESENTRY']._serialized_options = b'8\001'
-  _globals['_BOUNDEDNESS']._serialized_start=2917
-  _globals['_BOUNDEDNESS']._serialized_end=3022
-  _globals['_OFFSETRESETSTRATEGY']._serialized_start=3025
-  _globals['_OFFSETRESETSTRATEGY']._serialized_end=3187
-  _globals['_WATERMARKKIND']._serialized_start=3190
-  _globals['_WATERMARKKIND']._serialized_end=3338
+  _globals['_BOUNDEDNESS']._serialized_start=3010
+  _globals['_BOUNDEDNESS']._serialized_end=3115
+  _globals['_OFFSETRESETSTRATEGY']._serialized_start=3118
+  _globals['_OFFSETRESETSTRATEGY']._serialized_end=3280
+  _globals['_WATERMARKKIND']._serialized_start=3283
+  _globals['_WATERMARKKIND']._serialized_end=3431
   _globals['_SOURCESPEC']._serialized_start=59
   _globals['_SOURCESPEC']._serialized_end=551
   _globals['_SOURCESPEC_PROPERTIESENTRY']._serialized_start=502
@@ -66,31 +66,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SOURCESTATE']._serialized_start=1397
   _globals['_SOURCESTATE']._serialized_end=1448
   _globals['_OPENSOURCE']._serialized_start=1451
-  _globals['_OPENSOURCE']._serialized_end=1603
-  _globals['_CHECKPOINTCOMPLETE']._serialized_start=1605
-  _globals['_CHECKPOINTCOMPLETE']._serialized_end=1648
-  _globals['_READREQUEST']._serialized_start=1651
-  _globals['_READREQUEST']._serialized_end=1849
-  _globals['_SOURCEOPENED']._serialized_start=1852
-  _globals['_SOURCEOPENED']._serialized_end=1997
-  _globals['_RECORDBATCH']._serialized_start=1999
-  _globals['_RECORDBATCH']._serialized_end=2047
-  _globals['_BARRIER']._serialized_start=2049
-  _globals['_BARRIER']._serialized_end=2119
-  _globals['_OFFSETSCOMMITTED']._serialized_start=2121
-  _globals['_OFFSETSCOMMITTED']._serialized_end=2201
-  _globals['_WATERMARK']._serialized_start=2203
-  _globals['_WATERMARK']._serialized_end=2236
-  _globals['_IDLE']._serialized_start=2238
-  _globals['_IDLE']._serialized_end=2244
-  _globals['_SPLITSADDED']._serialized_start=2246
-  _globals['_SPLITSADDED']._serialized_end=2297
-  _globals['_SPLITFINISHED']._serialized_start=2299
-  _globals['_SPLITFINISHED']._serialized_end=2373
-  _globals['_ENDOFINPUT']._serialized_start=2375
-  _globals['_ENDOFINPUT']._serialized_end=2387
-  _globals['_KAFKASTATUS']._serialized_start=2389
-  _globals['_KAFKASTATUS']._serialized_end=2454
-  _globals['_READRESPONSE']._serialized_start=2457
-  _globals['_READRESPONSE']._serialized_end=2915
+  _globals['_OPENSOURCE']._serialized_end=1642
+  _globals['_CHECKPOINTCOMPLETE']._serialized_start=1644
+  _globals['_CHECKPOINTCOMPLETE']._serialized_end=1687
+  _globals['_READREQUEST']._serialized_start=1690
+  _globals['_READREQUEST']._serialized_end=1888
+  _globals['_SOURCEOPENED']._serialized_start=1891
+  _globals['_SOURCEOPENED']._serialized_end=2090
+  _globals['_RECORDBATCH']._serialized_start=2092
+  _globals['_RECORDBATCH']._serialized_end=2140
+  _globals['_BARRIER']._serialized_start=2142
+  _globals['_BARRIER']._serialized_end=2212
+  _globals['_OFFSETSCOMMITTED']._serialized_start=2214
+  _globals['_OFFSETSCOMMITTED']._serialized_end=2294
+  _globals['_WATERMARK']._serialized_start=2296
+  _globals['_WATERMARK']._serialized_end=2329
+  _globals['_IDLE']._serialized_start=2331
+  _globals['_IDLE']._serialized_end=2337
+  _globals['_SPLITSADDED']._serialized_start=2339
+  _globals['_SPLITSADDED']._serialized_end=2390
+  _globals['_SPLITFINISHED']._serialized_start=2392
+  _globals['_SPLITFINISHED']._serialized_end=2466
+  _globals['_ENDOFINPUT']._serialized_start=2468
+  _globals['_ENDOFINPUT']._serialized_end=2480
+  _globals['_KAFKASTATUS']._serialized_start=2482
+  _globals['_KAFKASTATUS']._serialized_end=2547
+  _globals['_READRESPONSE']._serialized_start=2550
+  _globals['_READRESPONSE']._serialized_end=3008
 # @@protoc_insertion_point(module_scope)

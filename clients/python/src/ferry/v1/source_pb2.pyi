@@ -143,16 +143,18 @@ class SourceState(_message.Message):
     def __init__(self, splits: _Optional[_Iterable[_Union[SplitState, _Mapping]]] = ...) -> None: ...
 
 class OpenSource(_message.Message):
-    __slots__ = ("spec", "reader_index", "parallelism", "restore")
+    __slots__ = ("spec", "reader_index", "parallelism", "restore", "job")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     READER_INDEX_FIELD_NUMBER: _ClassVar[int]
     PARALLELISM_FIELD_NUMBER: _ClassVar[int]
     RESTORE_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
     spec: SourceSpec
     reader_index: int
     parallelism: int
     restore: SourceState
-    def __init__(self, spec: _Optional[_Union[SourceSpec, _Mapping]] = ..., reader_index: _Optional[int] = ..., parallelism: _Optional[int] = ..., restore: _Optional[_Union[SourceState, _Mapping]] = ...) -> None: ...
+    job: _common_pb2.JobCheckpoints
+    def __init__(self, spec: _Optional[_Union[SourceSpec, _Mapping]] = ..., reader_index: _Optional[int] = ..., parallelism: _Optional[int] = ..., restore: _Optional[_Union[SourceState, _Mapping]] = ..., job: _Optional[_Union[_common_pb2.JobCheckpoints, _Mapping]] = ...) -> None: ...
 
 class CheckpointComplete(_message.Message):
     __slots__ = ("checkpoint_id",)
@@ -173,18 +175,22 @@ class ReadRequest(_message.Message):
     def __init__(self, open: _Optional[_Union[OpenSource, _Mapping]] = ..., checkpoint: _Optional[_Union[_common_pb2.Checkpoint, _Mapping]] = ..., checkpoint_complete: _Optional[_Union[CheckpointComplete, _Mapping]] = ..., close: _Optional[_Union[_common_pb2.Close, _Mapping]] = ...) -> None: ...
 
 class SourceOpened(_message.Message):
-    __slots__ = ("session_id", "bounded", "splits", "commit_offsets", "commit_disabled_reason")
+    __slots__ = ("session_id", "bounded", "splits", "commit_offsets", "commit_disabled_reason", "restored_checkpoint_id", "restore_note")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     BOUNDED_FIELD_NUMBER: _ClassVar[int]
     SPLITS_FIELD_NUMBER: _ClassVar[int]
     COMMIT_OFFSETS_FIELD_NUMBER: _ClassVar[int]
     COMMIT_DISABLED_REASON_FIELD_NUMBER: _ClassVar[int]
+    RESTORED_CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_NOTE_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     bounded: bool
     splits: _containers.RepeatedCompositeFieldContainer[SplitState]
     commit_offsets: bool
     commit_disabled_reason: str
-    def __init__(self, session_id: _Optional[str] = ..., bounded: bool = ..., splits: _Optional[_Iterable[_Union[SplitState, _Mapping]]] = ..., commit_offsets: bool = ..., commit_disabled_reason: _Optional[str] = ...) -> None: ...
+    restored_checkpoint_id: int
+    restore_note: str
+    def __init__(self, session_id: _Optional[str] = ..., bounded: bool = ..., splits: _Optional[_Iterable[_Union[SplitState, _Mapping]]] = ..., commit_offsets: bool = ..., commit_disabled_reason: _Optional[str] = ..., restored_checkpoint_id: _Optional[int] = ..., restore_note: _Optional[str] = ...) -> None: ...
 
 class RecordBatch(_message.Message):
     __slots__ = ("records",)
