@@ -32,6 +32,7 @@ import (
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
 	"github.com/ferrykafka/ferry/server/authn"
 	"github.com/ferrykafka/ferry/server/policy"
+	"github.com/ferrykafka/ferry/server/telemetry"
 	"github.com/ferrykafka/ferry/sessions"
 )
 
@@ -97,6 +98,9 @@ type Config struct {
 	MaxSessionsPerPrincipal int
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// Telemetry are the providers of ferry's metrics and traces (see
+	// package telemetry); nil records nothing.
+	Telemetry *telemetry.Providers
 }
 
 // The defaults of Config, with their reasons.
@@ -129,6 +133,7 @@ type Server struct {
 	live     liveSessions                  // the admin view of the open sessions
 	policy   atomic.Pointer[policy.Policy] // nil allows everything
 	pending  atomic.Int64                  // streams that have not sent open yet
+	tel      *telemetry.Providers          // never nil
 
 	stopping     chan struct{} // closed when Shutdown begins
 	stopOnce     sync.Once
@@ -162,6 +167,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	tel := cfg.Telemetry
+	if tel == nil {
+		tel = telemetry.Disabled()
+	}
 	s := &Server{
 		cfg:    cfg,
 		log:    cfg.Logger,
@@ -169,6 +178,7 @@ func New(cfg Config) (*Server, error) {
 		registry: sessions.NewRegistry(sessions.Limits{MaxSessions: cfg.MaxSessions,
 			MaxPerOwner: cfg.MaxSessionsPerPrincipal, MemoryBudget: cfg.MemoryBudget}),
 		stopping: make(chan struct{}),
+		tel:      tel,
 	}
 	s.policy.Store(cfg.Policy)
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.StartCall, logging.FinishCall)}
@@ -183,6 +193,10 @@ func New(cfg Config) (*Server, error) {
 		decodeStreams,
 	}
 	var serverOpts []grpc.ServerOption
+	if cfg.Telemetry != nil {
+		// gRPC's server metrics and spans, and the client's trace context.
+		serverOpts = append(serverOpts, grpc.StatsHandler(tel.GRPCServerHandler()))
+	}
 	if a := cfg.Authenticator; a != nil {
 		unary = append(unary, a.UnaryServerInterceptor(), s.adminOnlyUnary)
 		stream = append(stream, a.StreamServerInterceptor(), s.adminOnlyStream)

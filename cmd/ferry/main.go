@@ -93,6 +93,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text (key=value) or json (one object per line)")
 	addrFile := fs.String("addr-file", "", "write the address ferry listens on to this file once it serves")
+	metricsListen := fs.String("metrics-listen", "", "serve the metrics as Prometheus text on http://ADDR/metrics (empty: not served; OTEL_EXPORTER_OTLP_ENDPOINT exports them over OTLP)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -177,7 +178,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := checkExposure(*listen, auth, *insecure, log); err != nil {
 		return err
 	}
-	cfg := server.Config{Clusters: clusters, Logger: log,
+	tel, stopTelemetry, err := startTelemetry(*metricsListen, log)
+	if err != nil {
+		return err
+	}
+	defer stopTelemetry()
+	cfg := server.Config{Clusters: clusters, Logger: log, Telemetry: tel,
 		AllowedBootstrap: allowBootstrap, AllowedFileDirs: allowFileDirs, Authenticator: auth, Policy: pol}
 	if err := limits.apply(&cfg, set, fc.Limits); err != nil {
 		return err
