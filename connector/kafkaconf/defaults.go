@@ -58,6 +58,10 @@ const (
 	// franz-go's fetch waits, so a broker that restarts quickly is not
 	// reported.
 	DefaultUnavailableAfter = 10 * time.Second
+	// DefaultClientMetrics is register.consumer.metrics and
+	// register.producer.metrics: true, as in Flink, so that the Kafka
+	// clients' own metrics are there when ferry exports metrics.
+	DefaultClientMetrics = true
 	// DefaultBufferMemory is buffer.memory, Java's 32 MiB: it bounds a sink
 	// session's unsent records (franz-go's own is unbounded).
 	DefaultBufferMemory = 32 << 20
@@ -86,6 +90,7 @@ func defaults() *Settings {
 		TransactionTimeout:        DefaultTransactionTimeout,
 		DeliveryTimeout:           DefaultDeliveryTimeout,
 		UnavailableAfter:          DefaultUnavailableAfter,
+		ClientMetrics:             DefaultClientMetrics,
 		autoCommitInterval:        DefaultAutoCommitInterval,
 	}
 }

@@ -81,6 +81,10 @@ type Settings struct {
 	// (DefaultUnavailableAfter): how long a source's requests to Kafka
 	// must have failed before it reports kafka_status unavailable.
 	UnavailableAfter time.Duration
+	// ClientMetrics is register.consumer.metrics or
+	// register.producer.metrics (DefaultClientMetrics): the session's Kafka
+	// clients report their own metrics when ferry exports metrics.
+	ClientMetrics bool
 	// MaxPollRecords is max.poll.records (DefaultMaxPollRecords): records
 	// a source takes from its fetch buffer at once.
 	MaxPollRecords int
@@ -221,7 +225,10 @@ var table = []Property{
 			s.TransactionTimeout = time.Duration(n) * time.Millisecond
 			return nil
 		}},
-	{Name: "register.consumer.metrics", Roles: Consumer, Default: "(ignored)", Option: "none: ferry has no per-consumer metrics yet", Ignored: true, apply: ignore},
+	{Name: "register.consumer.metrics", Roles: Consumer, Default: "true (as in Flink)", Option: "the Kafka client's metrics (franz-go's plugin/kotel meter: messaging.kafka.*) when ferry exports metrics",
+		apply: clientMetrics},
+	{Name: "register.producer.metrics", Roles: Producer, Default: "true (as in Flink)", Option: "the Kafka client's metrics (franz-go's plugin/kotel meter: messaging.kafka.*) when ferry exports metrics",
+		apply: clientMetrics},
 	{Name: "max.partition.fetch.bytes", Roles: Consumer, Default: "1048576", Option: "kgo.FetchMaxPartitionBytes",
 		apply: int32Opt(1, func(n int32) kgo.Opt { return kgo.FetchMaxPartitionBytes(n) })},
 	{Name: "fetch.min.bytes", Roles: Consumer, Default: "1", Option: "kgo.FetchMinBytes",
@@ -369,6 +376,17 @@ var byName = func() map[string]Property {
 }()
 
 func ignore(string, *Settings) error { return nil }
+
+// clientMetrics applies register.consumer.metrics and
+// register.producer.metrics.
+func clientMetrics(v string, s *Settings) error {
+	b, err := parseBool(v)
+	if err != nil {
+		return err
+	}
+	s.ClientMetrics = b
+	return nil
+}
 
 // maxClientIDLen bounds client.id and client.id.prefix: they appear in every
 // request header and broker log line.

@@ -122,3 +122,34 @@ func TestSecurity(t *testing.T) {
 		})
 	}
 }
+
+// TestClientMetrics: register.consumer.metrics and register.producer.metrics
+// are true unless set false, each for its role only, as in Flink.
+func TestClientMetrics(t *testing.T) {
+	for _, tc := range []struct {
+		role  Role
+		props map[string]string
+		want  bool
+		err   string
+	}{
+		{role: Consumer, want: true},
+		{role: Producer, want: true},
+		{role: Consumer, props: map[string]string{"register.consumer.metrics": "false"}},
+		{role: Producer, props: map[string]string{"register.producer.metrics": "FALSE"}},
+		{role: Producer, props: map[string]string{"register.producer.metrics": "true"}, want: true},
+		{role: Consumer, props: map[string]string{"register.producer.metrics": "false"}, err: "is a producer property"},
+		{role: Consumer, props: map[string]string{"register.consumer.metrics": "no"}, err: "true or false"},
+	} {
+		s, err := Parse(tc.role, tc.props, Files{})
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v %v: got %v, want an error with %q", tc.role, tc.props, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%v %v: %v", tc.role, tc.props, err)
+		case s.ClientMetrics != tc.want:
+			t.Errorf("%v %v: ClientMetrics %v, want %v", tc.role, tc.props, s.ClientMetrics, tc.want)
+		}
+	}
+}

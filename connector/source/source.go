@@ -173,6 +173,18 @@ type Batch struct {
 	Finished []Split
 	// Added are splits found by partition discovery, from earliest.
 	Added []Split
+	// Ends are, for each split the batch has records of, its partition's
+	// end as the fetch saw it: the last stable offset under
+	// read_committed, else the high watermark. What lies between a split's
+	// next offset and its end is what the reader has yet to emit (Flink's
+	// pendingRecords).
+	Ends []PartitionEnd
+}
+
+// PartitionEnd is the end offset of a partition as a fetch saw it.
+type PartitionEnd struct {
+	TopicPartition
+	End int64
 }
 
 // Reader reads the splits one reader owns.
@@ -627,7 +639,7 @@ func (r *Reader) Poll(ctx context.Context) (Batch, error) {
 			}
 		}
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			r.take(&b, p.Topic, p.Partition, p.Records)
+			r.take(&b, p.Topic, p.Partition, p.Records, r.end(&p.FetchPartition))
 		})
 		if r.discovery >= 0 && !time.Now().Before(r.nextDiscovery) {
 			r.nextDiscovery = time.Now().Add(r.discovery)
@@ -758,14 +770,26 @@ func (r *Reader) Commit(ctx context.Context, offsets []SplitState) error {
 	return resp.Error()
 }
 
+// end is the end of a fetched partition as this reader sees it: the last
+// stable offset under read_committed (when the broker sent one), else the
+// high watermark.
+func (r *Reader) end(p *kgo.FetchPartition) int64 {
+	if r.readCommitted && p.LastStableOffset >= 0 {
+		return p.LastStableOffset
+	}
+	return p.HighWatermark
+}
+
 // take appends the records of one partition that lie in [next, stop) and
-// moves the split on, finishing it at its stop.
-func (r *Reader) take(b *Batch, topic string, partition int32, recs []*kgo.Record) {
+// moves the split on, finishing it at its stop; end is the partition's end
+// as the fetch saw it.
+func (r *Reader) take(b *Batch, topic string, partition int32, recs []*kgo.Record, end int64) {
 	k := TopicPartition{topic, partition}
 	s := r.splits[k]
 	if s == nil || s.Finished() || len(recs) == 0 {
 		return
 	}
+	b.Ends = append(b.Ends, PartitionEnd{k, end})
 	if r.fetchFailed[k] {
 		delete(r.fetchFailed, k)
 		r.brokers.Recover(fetchWhat(k))
