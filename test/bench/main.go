@@ -80,6 +80,7 @@ type config struct {
 	perfDir         string
 	compression     string
 	ferryEnv        string
+	ferryArgs       string
 	clients         clientFlags
 	clientWarmups   int
 	// The write half (sink.go).
@@ -134,6 +135,7 @@ func main() {
 	flag.IntVar(&cfg.checkpointRecords, "checkpoint-records", 0, "EXACTLY_ONCE writers checkpoint (direct: commit) every this many records; 0: every -barrier-interval")
 	flag.DurationVar(&cfg.txnSettle, "txn-settle", 30*time.Second, "after a transactional write, wait this long at most for the last stable offsets to reach the end offsets (commit markers land after the commit returns)")
 	flag.StringVar(&cfg.ferryEnv, "ferry-env", "", "extra environment for ferry, KEY=VALUE[,KEY=VALUE...] (e.g. GODEBUG=gctrace=1 or GOGC=200)")
+	flag.StringVar(&cfg.ferryArgs, "ferry-args", "", "extra arguments for ferry serve, separated by spaces (e.g. \"--metrics-listen 127.0.0.1:9464\" to measure with metrics on)")
 	flag.Parse()
 	if err := validate(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -978,7 +980,9 @@ func startFerry(ctx context.Context, cfg config) (*ferryProc, error) {
 		return nil, err
 	}
 	addrFile := filepath.Join(dir, "addr")
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--kafka", cfg.kafka, "--addr-file", addrFile, "--log-level", "warn")
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--kafka", cfg.kafka, "--addr-file", addrFile, "--log-level", "warn"},
+		strings.Fields(cfg.ferryArgs)...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	cmd.Env = os.Environ()
