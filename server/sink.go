@@ -34,9 +34,11 @@ type sinkStream struct {
 }
 
 // Write serves a sink session; see the proto for the protocol.
-func (s *Server) Write(stream ferryv1.SinkService_WriteServer) error {
+func (s *Server) Write(stream ferryv1.SinkService_WriteServer) (err error) {
+	ctx, span := s.startSession(stream.Context(), "sink")
+	defer func() { endSession(span, err) }()
 	w, err := openStream(stream.Recv, "Write", (*ferryv1.WriteRequest).GetOpen, writeKind,
-		func(open *ferryv1.OpenSink) (*sinkStream, error) { return s.openSink(stream, open) })
+		func(open *ferryv1.OpenSink) (*sinkStream, error) { return s.openSink(ctx, stream, open) })
 	if err != nil {
 		return err
 	}
@@ -48,21 +50,24 @@ func (s *Server) Write(stream ferryv1.SinkService_WriteServer) error {
 }
 
 // openSink opens the session of an open message (under EXACTLY_ONCE this
-// commits the restored transactions) and sends opened.
-func (s *Server) openSink(stream ferryv1.SinkService_WriteServer, open *ferryv1.OpenSink) (*sinkStream, error) {
-	ctx := stream.Context()
+// commits the restored transactions) and sends opened. ctx is the stream's,
+// carrying the session's span.
+func (s *Server) openSink(ctx context.Context, stream ferryv1.SinkService_WriteServer, open *ferryv1.OpenSink) (*sinkStream, error) {
 	principal := principalOf(ctx)
 	cfg, err := s.sinkSpec(open, principal)
 	if err != nil {
 		return nil, err
 	}
+	traceSink(ctx, cfg)
 	if err := s.authorizeSink(principal, cfg); err != nil {
 		return nil, err
 	}
+	cfg.Hooks = append(cfg.Hooks, s.tel.KafkaTraceHooks(ctx, "")...)
 	sess, err := sessions.OpenSink(ctx, s.registry, cfg)
 	if err != nil {
 		return nil, err
 	}
+	traceOpened(ctx, sess.ID)
 	log := s.sessionLog(ctx, sess.ID, principal, cfg.Cluster, "default_topic", cfg.DefaultTopic, "transactional_id_prefix", cfg.TransactionalIDPrefix)
 	s.logIgnored(ctx, log, cfg.Settings)
 	if err := stream.Send(&ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Opened{Opened: &ferryv1.SinkOpened{

@@ -34,9 +34,11 @@ type sourceStream struct {
 }
 
 // Read serves a source session; see the proto for the protocol.
-func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
+func (s *Server) Read(stream ferryv1.SourceService_ReadServer) (err error) {
+	ctx, span := s.startSession(stream.Context(), "source")
+	defer func() { endSession(span, err) }()
 	r, err := openStream(stream.Recv, "Read", (*ferryv1.ReadRequest).GetOpen, readKind,
-		func(open *ferryv1.OpenSource) (*sourceStream, error) { return s.openSource(stream, open) })
+		func(open *ferryv1.OpenSource) (*sourceStream, error) { return s.openSource(ctx, stream, open) })
 	if err != nil {
 		return err
 	}
@@ -46,21 +48,24 @@ func (s *Server) Read(stream ferryv1.SourceService_ReadServer) error {
 }
 
 // openSource opens the session of an open message and sends opened, then
-// SplitFinished for every split that has nothing to read.
-func (s *Server) openSource(stream ferryv1.SourceService_ReadServer, open *ferryv1.OpenSource) (*sourceStream, error) {
-	ctx := stream.Context()
+// SplitFinished for every split that has nothing to read. ctx is the
+// stream's, carrying the session's span.
+func (s *Server) openSource(ctx context.Context, stream ferryv1.SourceService_ReadServer, open *ferryv1.OpenSource) (*sourceStream, error) {
 	principal := principalOf(ctx)
 	cfg, opts, err := s.sourceSpec(open, principal)
 	if err != nil {
 		return nil, err
 	}
+	traceSource(ctx, cfg)
 	if err := s.authorizeSource(principal, &cfg); err != nil {
 		return nil, err
 	}
+	cfg.Hooks = append(cfg.Hooks, s.tel.KafkaTraceHooks(ctx, cfg.GroupID)...)
 	sess, err := sessions.OpenSource(ctx, s.registry, cfg, opts)
 	if err != nil {
 		return nil, err
 	}
+	traceOpened(ctx, sess.ID)
 	log := s.sessionLog(ctx, sess.ID, principal, cfg.Cluster, "subscription", subscription(cfg), "group", cfg.GroupID)
 	s.logIgnored(ctx, log, cfg.Settings)
 	r := &sourceStream{srv: s, ctx: ctx, stream: stream, sess: sess, log: log, unregister: s.registerSource(ctx, principal, cfg, sess)}

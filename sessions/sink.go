@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferrykafka/ferry/connector/sink"
 )
@@ -24,6 +25,7 @@ type Sink struct {
 	release     func()
 	closeOnce   sync.Once
 	checkpoints Checkpoints
+	spans       checkpointSpans
 }
 
 // OpenSink registers a session in reg and opens its writer (which, under
@@ -39,7 +41,7 @@ func OpenSink(ctx context.Context, reg *Registry, cfg sink.Config) (*Sink, error
 		release()
 		return nil, err
 	}
-	s := &Sink{ID: id, writer: w, release: release}
+	s := &Sink{ID: id, writer: w, release: release, spans: newCheckpointSpans(ctx, id)}
 	s.publishView()
 	return s, nil
 }
@@ -82,7 +84,9 @@ func (s *Sink) Checkpoint(ctx context.Context, id int64) (CheckpointResult, erro
 	if err := s.checkpoints.Begin(id); err != nil {
 		return CheckpointResult{}, err
 	}
+	span := s.spans.begin(id)
 	prepared, err := s.writer.Checkpoint(ctx, id)
+	s.traceCheckpoint(span, id, prepared, err)
 	s.lastMark = CheckpointMark{ID: id, At: time.Now()}
 	s.publishView()
 	return CheckpointResult{Written: s.writer.Written(), Prepared: prepared}, err
@@ -106,7 +110,29 @@ func (s *Sink) Commit(ctx context.Context, id int64) error {
 		return &OrderError{Message: "commit", Rule: fmt.Sprintf("checkpoint %d was never taken in this session", id)}
 	}
 	defer s.publishView()
-	return w.Commit(ctx, id)
+	err = w.Commit(ctx, id)
+	// Every prepared transaction up to id is committed: so is every
+	// checkpoint up to id.
+	s.spans.end(id, outcomeCommitted, outcomeCommitted, err)
+	return err
+}
+
+// traceCheckpoint records on the span of checkpoint id what taking it did:
+// under NONE and AT_LEAST_ONCE the checkpoint is done (flushed) and its span
+// ends; under EXACTLY_ONCE the span names the transaction it prepared and
+// ends when Commit commits it.
+func (s *Sink) traceCheckpoint(span trace.Span, id int64, prepared []sink.Prepared, err error) {
+	if _, noTxn := sink.Transactional(s.writer); err != nil || noTxn != nil {
+		s.spans.endLatest(outcomeFlushed, err)
+		return
+	}
+	var ids []string
+	for _, p := range prepared {
+		if p.CheckpointID == id {
+			ids = append(ids, p.TransactionalID)
+		}
+	}
+	span.SetAttributes(attrTransactionalIDs.StringSlice(ids))
 }
 
 // Close finishes and closes the writer and releases the session. It
@@ -129,6 +155,7 @@ func (s *Sink) Abort() {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()
 		s.writer.Close(ctx)
+		s.spans.endAll(outcomeNotCompleted)
 		s.release()
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferrykafka/ferry/connector/kafkaconf"
 	"github.com/ferrykafka/ferry/connector/source"
@@ -54,6 +55,7 @@ type KafkaStatus struct {
 type commitRequest struct {
 	id      int64
 	offsets []source.SplitState
+	span    trace.Span // the checkpoint's, ended by the commit; nil for none
 }
 
 // SourceOptions are the session-level options of a source.
@@ -88,6 +90,7 @@ type Source struct {
 	stops       bool                    // the splits have stopping offsets
 	remaining   int                     // splits whose stop was not delivered yet
 	checkpoints Checkpoints
+	spans       checkpointSpans
 
 	commitOn     bool
 	pending      map[int64][]source.SplitState // taken, not yet completed
@@ -123,7 +126,7 @@ func OpenSource(ctx context.Context, reg *Registry, cfg source.Config, opts Sour
 	s := &Source{
 		ID: id, reader: r, polled: make(chan Polled, 1), cancel: cancel,
 		done: make(chan struct{}), release: release, positions: make(map[source.TopicPartition]*source.SplitState),
-		stops: cfg.Stop != nil, pending: make(map[int64][]source.SplitState),
+		stops: cfg.Stop != nil, pending: make(map[int64][]source.SplitState), spans: newCheckpointSpans(ctx, id),
 	}
 	switch {
 	case cfg.GroupID == "":
@@ -208,6 +211,7 @@ func (s *Source) commit(ctx context.Context) {
 		if err != nil {
 			s.failed.Add(1)
 		}
+		endCheckpoint(req.span, outcomeCommitted, err)
 		select {
 		case s.commitResult <- CommitResult{CheckpointID: req.id, Err: err, Failed: s.failed.Load()}:
 		case <-ctx.Done():
@@ -354,6 +358,7 @@ func (s *Source) Checkpoint(id int64) ([]source.SplitState, error) {
 	if s.commitOn {
 		s.pending[id] = st
 	}
+	s.spans.begin(id, attrSplits.Int(len(st)))
 	s.lastMark = CheckpointMark{ID: id, At: time.Now()}
 	s.publishView()
 	return st, nil
@@ -368,6 +373,7 @@ func (s *Source) CheckpointComplete(ctx context.Context, id int64) error {
 		return &OrderError{Message: "checkpoint_complete", Rule: fmt.Sprintf("checkpoint %d was never taken in this session", id)}
 	}
 	if !s.commitOn {
+		s.spans.end(id, outcomeCompleted, outcomeSuperseded, nil)
 		return nil
 	}
 	offsets, ok := s.pending[id]
@@ -379,10 +385,12 @@ func (s *Source) CheckpointComplete(ctx context.Context, id int64) error {
 			delete(s.pending, pid)
 		}
 	}
+	span := s.spans.take(id, outcomeSuperseded)
 	select {
-	case s.commitQueue <- commitRequest{id: id, offsets: offsets}:
+	case s.commitQueue <- commitRequest{id: id, offsets: offsets, span: span}:
 		return nil
 	case <-ctx.Done():
+		endCheckpoint(span, outcomeNotCompleted, nil)
 		return ctx.Err()
 	}
 }
@@ -427,6 +435,7 @@ func (s *Source) Close() {
 		<-s.commitDone
 		close(s.commitResult)
 	}
+	s.spans.endAll(outcomeNotCompleted)
 	s.cancel()
 	<-s.done
 	if s.autoCommit != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferrykafka/ferry/connector"
 )
 
 // ExactlyOnceWriter is the writer of EXACTLY_ONCE sessions (Flink's
@@ -46,16 +48,25 @@ func Transactional(w Writer) (*ExactlyOnceWriter, error) {
 func openExactlyOnce(ctx context.Context, base *KafkaWriter, cfg Config, opts []kgo.Opt) (*ExactlyOnceWriter, error) {
 	timeout := cfg.Settings.TransactionTimeout
 	for _, p := range cfg.Restore {
-		if err := recoverCommit(ctx, base.cl, p); err != nil {
+		span := base.spans.Start("ferry.transaction.recover", append(producerAttrs(p.ProducerID, p.ProducerEpoch),
+			attrTransactionalID.String(p.TransactionalID), connector.AttrCheckpointID.Int64(p.CheckpointID))...)
+		err := recoverCommit(ctx, base.cl, p)
+		connector.EndSpan(span, err)
+		if err != nil {
 			base.Close(ctx)
 			return nil, err
 		}
 	}
-	if err := abortLingering(ctx, base.cl, cfg.TransactionalIDPrefix, cfg.WriterIndex, timeout); err != nil {
+	span := base.spans.Start("ferry.transactions.abort_lingering",
+		connector.AttrTransactionalIDPrefix.String(cfg.TransactionalIDPrefix), connector.AttrIndex.Int(cfg.WriterIndex))
+	err := abortLingering(ctx, base.cl, cfg.TransactionalIDPrefix, cfg.WriterIndex, timeout)
+	connector.EndSpan(span, err)
+	if err != nil {
 		base.Close(ctx)
 		return nil, err
 	}
 	txn := &transactions{
+		spans:  base.spans,
 		prefix: cfg.TransactionalIDPrefix, index: cfg.WriterIndex, version: transactionVersion(ctx, base.cl),
 		opts: append(opts, kgo.TransactionTimeout(timeout)), idle: make(map[int]*txnProducer), inUse: make(map[int]bool),
 	}
@@ -83,7 +94,8 @@ func (w *ExactlyOnceWriter) Write(ctx context.Context, seq int64, recs []*kgo.Re
 	// EndTxn (see endRaw), as franz-go ends only transactions it produced
 	// records in.
 	p.records += int64(len(recs))
-	return w.produce(p.cl, seq, recs)
+	w.txn.traceBegin(ctx, p)
+	return w.produce(p.cl, p.span, seq, recs)
 }
 
 // Checkpoint pre-commits the open transaction for checkpoint id and opens

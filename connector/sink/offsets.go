@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferrykafka/ferry/connector"
 )
@@ -39,6 +40,7 @@ func (w *ExactlyOnceWriter) AddOffsets(ctx context.Context, group string, offset
 
 func (w *ExactlyOnceWriter) addOffsets(ctx context.Context, group string, offsets []ConsumedOffset) error {
 	p := w.txn.current
+	w.txn.traceBegin(ctx, p)
 	pid, epoch, err := p.cl.ProducerID(ctx)
 	if err != nil {
 		return kafkaErr(fmt.Sprintf("adding the offsets of group %q to transaction %s", group, p.id), err)
@@ -70,6 +72,7 @@ func (w *ExactlyOnceWriter) addOffsets(ctx context.Context, group string, offset
 		}
 	}
 	p.offsetsAdded = true
+	p.span.AddEvent("offsets_added", trace.WithAttributes(connector.AttrGroup.String(group)))
 	return nil
 }
 

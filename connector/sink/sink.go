@@ -30,6 +30,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferrykafka/ferry/connector"
 	"github.com/ferrykafka/ferry/connector/kafkaconf"
@@ -46,6 +47,17 @@ const (
 	// ExactlyOnce writes in Kafka transactions committed after checkpoints.
 	ExactlyOnce
 )
+
+// String returns Flink's name of g: NONE, AT_LEAST_ONCE or EXACTLY_ONCE.
+func (g Guarantee) String() string {
+	switch g {
+	case AtLeastOnce:
+		return "AT_LEAST_ONCE"
+	case ExactlyOnce:
+		return "EXACTLY_ONCE"
+	}
+	return "NONE"
+}
 
 // NoPartition is the Partition of a record the partitioner places.
 const NoPartition int32 = -1
@@ -125,6 +137,7 @@ type KafkaWriter struct {
 	defaultTopic string
 	written      atomic.Int64
 	brokers      *connector.Brokers // what the clients' requests to the brokers met
+	spans        connector.Spans    // under the session's span
 	timeout      time.Duration      // delivery.timeout.ms
 	pending      pendingQueue
 
@@ -147,8 +160,9 @@ var errNoAnswer = errors.New("no answer within delivery.timeout.ms")
 
 // newKafkaWriter returns the base writer around its connected client and
 // starts its delivery watchdog.
-func newKafkaWriter(cl *kgo.Client, cfg Config, brokers *connector.Brokers) *KafkaWriter {
-	w := &KafkaWriter{cl: cl, guarantee: cfg.Guarantee, defaultTopic: cfg.DefaultTopic, brokers: brokers, timeout: deliveryTimeout(cfg)}
+func newKafkaWriter(ctx context.Context, cl *kgo.Client, cfg Config, brokers *connector.Brokers) *KafkaWriter {
+	w := &KafkaWriter{cl: cl, guarantee: cfg.Guarantee, defaultTopic: cfg.DefaultTopic, brokers: brokers, timeout: deliveryTimeout(cfg),
+		spans: newSpans(ctx)}
 	w.failCtx, w.cancel = context.WithCancel(context.Background())
 	go w.watch()
 	return w
@@ -184,7 +198,7 @@ func Open(ctx context.Context, cfg Config) (Writer, error) {
 		cl.Close()
 		return nil, err
 	}
-	w := newKafkaWriter(cl, cfg, brokers)
+	w := newKafkaWriter(ctx, cl, cfg, brokers)
 	if cfg.Guarantee != ExactlyOnce {
 		return w, nil
 	}
@@ -225,7 +239,7 @@ func (w *KafkaWriter) Write(ctx context.Context, seq int64, recs []*kgo.Record) 
 	if err := w.Err(); err != nil {
 		return err
 	}
-	return w.produce(w.cl, seq, recs)
+	return w.produce(w.cl, w.spans.Parent(), seq, recs)
 }
 
 // AddOffsets returns a *connector.InvalidError: consumed offsets commit
@@ -275,8 +289,12 @@ func (w *KafkaWriter) Close(context.Context) {
 
 // produce hands recs to cl, the writer's client or, under EXACTLY_ONCE, the
 // open transaction's producer, and returns the first record error so far.
-func (w *KafkaWriter) produce(cl *kgo.Client, seq int64, recs []*kgo.Record) error {
+// The records' produce spans are children of span.
+func (w *KafkaWriter) produce(cl *kgo.Client, span trace.Span, seq int64, recs []*kgo.Record) error {
 	batch := w.pending.add(len(recs), time.Now())
+	// failCtx, not the caller's: a record's context must live until Kafka
+	// answers it, and its end fails the record.
+	ctx := recordContext(w.failCtx, span)
 	// One callback for the batch: the index of a failed record is looked up
 	// only when a record fails.
 	promise := func(r *kgo.Record, err error) {
@@ -291,9 +309,7 @@ func (w *KafkaWriter) produce(cl *kgo.Client, seq int64, recs []*kgo.Record) err
 		if r.Topic == "" {
 			r.Topic = w.defaultTopic
 		}
-		// failCtx, not the caller's: a record's context must live until
-		// Kafka answers it, and its end fails the record.
-		cl.Produce(w.failCtx, r, promise)
+		cl.Produce(ctx, r, promise)
 	}
 	return w.Err()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferrykafka/ferry/connector"
 )
@@ -35,6 +36,9 @@ type txnProducer struct {
 	cl           *kgo.Client
 	records      int64 // produced in the open transaction
 	offsetsAdded bool  // consumed offsets committed in the open transaction
+	// span is the open transaction's from its first record or offsets
+	// (traceBegin), nil before.
+	span trace.Span
 }
 
 // empty reports whether the open transaction holds nothing to commit.
@@ -48,6 +52,7 @@ type preparedTxn struct {
 // transactions is the exactly-once state of a writer: the producer of the
 // open transaction, the prepared ones, and the pool of idle producers.
 type transactions struct {
+	spans    connector.Spans // under the session's span
 	prefix   string
 	index    int
 	opts     []kgo.Opt // for new producers, without the transactional id
@@ -97,7 +102,7 @@ func (t *transactions) take(ctx context.Context) (*txnProducer, error) {
 	if err := p.cl.BeginTransaction(); err != nil {
 		return nil, err
 	}
-	p.records, p.offsetsAdded = 0, false
+	p.records, p.offsetsAdded, p.span = 0, false, nil
 	return p, nil
 }
 
@@ -125,6 +130,11 @@ func (t *transactions) prepare(ctx context.Context, id int64, flush func(context
 		TransactionalID: p.id, ProducerID: pid, ProducerEpoch: epoch, CheckpointID: id, TransactionVersion: t.version,
 	}, p})
 	t.current = next
+	if p.span != nil {
+		attrs := append(producerAttrs(pid, epoch), connector.AttrCheckpointID.Int64(id))
+		p.span.SetAttributes(attrs...)
+		p.span.AddEvent("prepared", trace.WithAttributes(attrs...))
+	}
 	return nil
 }
 
@@ -149,8 +159,11 @@ func (t *transactions) commit(ctx context.Context, id int64) error {
 			err = p.p.cl.EndTransaction(ctx, kgo.TryCommit)
 		}
 		if err != nil {
-			return fmt.Errorf("committing transaction %s of checkpoint %d: %w", p.TransactionalID, p.CheckpointID, err)
+			err = fmt.Errorf("committing transaction %s of checkpoint %d: %w", p.TransactionalID, p.CheckpointID, err)
+			traceEnd(p.p, "failed", err)
+			return err
 		}
+		traceEnd(p.p, "committed", nil)
 		t.prepared = t.prepared[1:]
 		if t.version >= 2 && p.p.records > 0 {
 			// The commit bumped the epoch: the next transaction of this
@@ -171,17 +184,22 @@ func (t *transactions) commit(ctx context.Context, id int64) error {
 // transactions stay open on the broker for a commit after a restore.
 func (t *transactions) close(ctx context.Context) {
 	if p := t.current; p != nil {
+		var err error
 		switch {
 		case p.records > 0:
-			_ = p.cl.EndTransaction(ctx, kgo.TryAbort)
+			err = p.cl.EndTransaction(ctx, kgo.TryAbort)
 		case p.offsetsAdded:
-			if pid, epoch, err := p.cl.ProducerID(ctx); err == nil {
-				_ = endRaw(ctx, p, pid, epoch, false)
+			var pid int64
+			var epoch int16
+			if pid, epoch, err = p.cl.ProducerID(ctx); err == nil {
+				err = endRaw(ctx, p, pid, epoch, false)
 			}
 		}
+		traceEnd(p, "aborted", err)
 		p.cl.Close()
 	}
 	for _, p := range t.prepared {
+		traceEnd(p.p, "left_prepared", nil)
 		p.p.cl.Close()
 	}
 	for _, p := range t.idle {

@@ -103,10 +103,11 @@ func (p *stallingProxy) pipe(from, to net.Conn) {
 	}
 }
 
-// clientOf returns a ferry client on its own connection to addr.
-func clientOf(t *testing.T, f *ferry, addr string) *ferry {
+// clientOf returns a ferry client on its own connection to addr, dialled
+// with opts too.
+func clientOf(t *testing.T, f *ferry, addr string, opts ...grpc.DialOption) *ferry {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ from typing import (
 import grpc
 from google.protobuf.message import Message
 
-from ferry import _security
+from ferry import _security, _tracing
 from ferry.flink.errors import FerryError
 from ferry.v1 import common_pb2, service_pb2_grpc
 
@@ -74,7 +74,8 @@ class _Stream(Generic[Req, Resp]):
         # Set by the reader thread when the stream ends with an error.
         self._failed: Optional[_End] = None
         self._cancelled = threading.Event()
-        self._call: Any = method(self._request_iter(), timeout=deadline_s)
+        # The caller's trace context, when OpenTelemetry is installed.
+        self._call: Any = method(self._request_iter(), timeout=deadline_s, metadata=_tracing.metadata())
         self._thread = threading.Thread(target=self._read, daemon=True, name="ferry-stream")
         self._thread.start()
 

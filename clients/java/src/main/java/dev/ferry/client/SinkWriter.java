@@ -64,7 +64,7 @@ public final class SinkWriter<T> implements AutoCloseable {
     this.serializer = serializer;
     this.exactlyOnce = exactlyOnce;
     this.maxBatchRecords = maxBatchRecords;
-    SinkServiceGrpc.newStub(channel).write(new ClientResponseObserver<WriteRequest, WriteResponse>() {
+    Tracing.propagate(SinkServiceGrpc.newStub(channel)).write(new ClientResponseObserver<WriteRequest, WriteResponse>() {
       @Override
       public void beforeStart(ClientCallStreamObserver<WriteRequest> stream) {
         requests = stream;

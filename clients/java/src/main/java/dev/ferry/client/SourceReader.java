@@ -78,7 +78,7 @@ public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable
     this.channel = channel;
     this.ownsChannel = ownsChannel;
     this.deserializer = deserializer;
-    SourceServiceGrpc.newStub(channel).read(new ClientResponseObserver<ReadRequest, ReadResponse>() {
+    Tracing.propagate(SourceServiceGrpc.newStub(channel)).read(new ClientResponseObserver<ReadRequest, ReadResponse>() {
       @Override
       public void beforeStart(ClientCallStreamObserver<ReadRequest> stream) {
         requests = stream;
