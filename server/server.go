@@ -96,6 +96,13 @@ type Config struct {
 	// of one connection when ferry authenticates nobody; beyond it opens
 	// fail with RESOURCE_EXHAUSTED. 0 means DefaultMaxSessionsPerPrincipal.
 	MaxSessionsPerPrincipal int
+	// CheckpointTopic is the compacted topic, in each cluster, where ferry
+	// keeps the checkpoints of JobCheckpoints sessions; "" means
+	// "__ferry_checkpoints".
+	CheckpointTopic string
+	// CheckpointRetain is how many completed checkpoints of a job are kept;
+	// 0 means 3 (older ones are removed with tombstones).
+	CheckpointRetain int
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Telemetry are the providers of ferry's metrics and traces (see
@@ -130,6 +137,7 @@ type Server struct {
 	grpc     *grpc.Server
 	health   *health.Server
 	registry *sessions.Registry
+	jobs     jobStores                     // the checkpoint stores of JobCheckpoints, by cluster
 	live     liveSessions                  // the admin view of the open sessions
 	policy   atomic.Pointer[policy.Policy] // nil allows everything
 	pending  atomic.Int64                  // streams that have not sent open yet
@@ -225,6 +233,7 @@ func New(cfg Config) (*Server, error) {
 	ferryv1.RegisterSourceServiceServer(s.grpc, s)
 	ferryv1.RegisterSinkServiceServer(s.grpc, s)
 	ferryv1.RegisterAdminServiceServer(s.grpc, adminServer{srv: s})
+	ferryv1.RegisterCheckpointServiceServer(s.grpc, checkpointServer{srv: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.setServing(healthpb.HealthCheckResponse_NOT_SERVING)
@@ -283,6 +292,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 		case <-ctx.Done():
 			s.grpc.Stop()
 		}
+		s.closeJobStores()
 	})
 }
 

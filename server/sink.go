@@ -29,6 +29,7 @@ type sinkStream struct {
 
 	principal string
 	writable  map[string]bool // topics principal was allowed to write
+	job       *jobBinding     // the job whose checkpoints ferry keeps, or nil
 	lastSeq   int64           // the last batch's sequence; they increase
 	batches   int64           // batches received
 }
@@ -62,22 +63,40 @@ func (s *Server) openSink(ctx context.Context, stream ferryv1.SinkService_WriteS
 	if err := s.authorizeSink(principal, cfg); err != nil {
 		return nil, err
 	}
+	spec, err := jobSpec(open.GetJob(), open.GetRestore() != nil)
+	if err != nil {
+		return nil, err
+	}
+	job, err := s.bindJob(ctx, spec, cfg.Cluster, principal, cfg.WriterIndex, cfg.Parallelism)
+	if err != nil {
+		return nil, jobStatus(err)
+	}
+	if err := restoreSinkFromJob(ctx, job, &cfg); err != nil {
+		return nil, err
+	}
 	cfg.Hooks = append(cfg.Hooks, s.tel.KafkaTraceHooks(ctx, "")...)
 	sess, err := sessions.OpenSink(ctx, s.registry, cfg)
 	if err != nil {
 		return nil, err
 	}
 	traceOpened(ctx, sess.ID)
+	if job != nil {
+		if err := job.join(ctx, "sink", sess.ID); err != nil {
+			sess.Abort()
+			return nil, jobStatus(err)
+		}
+	}
 	log := s.sessionLog(ctx, sess.ID, principal, cfg.Cluster, "default_topic", cfg.DefaultTopic, "transactional_id_prefix", cfg.TransactionalIDPrefix)
 	s.logIgnored(ctx, log, cfg.Settings)
 	if err := stream.Send(&ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Opened{Opened: &ferryv1.SinkOpened{
 		SessionId: sess.ID, RestoredTransactions: int32(len(cfg.Restore)),
+		RestoredCheckpointId: job.restored(), RestoreNote: job.restoreNote(),
 	}}}); err != nil {
 		sess.Abort()
 		return nil, err
 	}
 	return &sinkStream{srv: s, ctx: ctx, stream: stream, sess: sess, cfg: cfg, principal: principal, writable: make(map[string]bool),
-		log: log, unregister: s.registerSink(ctx, principal, cfg, sess)}, nil
+		log: log, unregister: s.registerSink(ctx, principal, cfg, sess), job: job}, nil
 }
 
 // serve runs the session until the client closes or anything fails, handing
@@ -97,6 +116,10 @@ func (w *sinkStream) serve() error {
 			return recvStatus(err)
 		case req := <-reqs:
 			if done, err := w.handle(req); done || err != nil {
+				return err
+			}
+		case id := <-w.job.Completed():
+			if err := w.onJobCompleted(id); err != nil {
 				return err
 			}
 		case <-w.sess.Failed():
@@ -184,7 +207,32 @@ func (w *sinkStream) onCheckpoint(c *ferryv1.Checkpoint) (bool, error) {
 			CheckpointId: id, State: sinkStateMessage(res.Prepared),
 		}}}
 	}
+	if w.job != nil {
+		// Stored, acknowledged by Kafka, before the checkpoint is answered:
+		// a completion may then rely on it, and a restore commits it.
+		if err := w.job.put(w.ctx, "sink", w.sess.ID, id, sinkStateMessage(res.Prepared)); err != nil {
+			return true, jobStatus(err)
+		}
+	}
 	return false, w.stream.Send(resp)
+}
+
+// onJobCompleted commits, under EXACTLY_ONCE, the prepared transactions up
+// to a checkpoint of the session's job that completed (through any ferry),
+// and answers committed. A checkpoint this session did not take (it opened
+// later: the restore committed it) has nothing to commit.
+func (w *sinkStream) onJobCompleted(id int64) error {
+	if w.cfg.Guarantee != sink.ExactlyOnce {
+		return nil
+	}
+	var order *sessions.OrderError
+	if err := w.sess.Commit(w.ctx, id); err != nil {
+		if errors.As(err, &order) {
+			return nil
+		}
+		return toStatus(err)
+	}
+	return w.stream.Send(&ferryv1.WriteResponse{Kind: &ferryv1.WriteResponse_Committed{Committed: &ferryv1.TransactionsCommitted{CheckpointId: id}}})
 }
 
 // onCommit commits the prepared transactions up to a checkpoint.
@@ -192,6 +240,9 @@ func (w *sinkStream) onCommit(c *ferryv1.CommitCheckpoint) (bool, error) {
 	id := c.GetCheckpointId()
 	if err := positiveIDSpec("commit.checkpoint_id", id); err != nil {
 		return true, toStatus(err)
+	}
+	if w.job != nil {
+		return true, refuseClientCompletion("commit")
 	}
 	if err := w.sess.Commit(w.ctx, id); err != nil {
 		return true, toStatus(err)

@@ -31,6 +31,7 @@ type sourceStream struct {
 	log        *slog.Logger // carries the session id, principal and cluster
 	unregister func()       // removes the session from the admin view
 	commitErr  bool         // the last offset commit failed (logged once per change)
+	job        *jobBinding  // the job whose checkpoints ferry keeps, or nil
 }
 
 // Read serves a source session; see the proto for the protocol.
@@ -60,15 +61,32 @@ func (s *Server) openSource(ctx context.Context, stream ferryv1.SourceService_Re
 	if err := s.authorizeSource(principal, &cfg); err != nil {
 		return nil, err
 	}
+	spec, err := jobSpec(open.GetJob(), open.GetRestore() != nil)
+	if err != nil {
+		return nil, err
+	}
+	job, err := s.bindJob(ctx, spec, cfg.Cluster, principal, cfg.ReaderIndex, cfg.Parallelism)
+	if err != nil {
+		return nil, jobStatus(err)
+	}
+	if err := restoreSourceFromJob(ctx, job, &cfg); err != nil {
+		return nil, err
+	}
 	cfg.Hooks = append(cfg.Hooks, s.tel.KafkaTraceHooks(ctx, cfg.GroupID)...)
 	sess, err := sessions.OpenSource(ctx, s.registry, cfg, opts)
 	if err != nil {
 		return nil, err
 	}
 	traceOpened(ctx, sess.ID)
+	if job != nil {
+		if err := job.join(ctx, "source", sess.ID); err != nil {
+			sess.Close()
+			return nil, jobStatus(err)
+		}
+	}
 	log := s.sessionLog(ctx, sess.ID, principal, cfg.Cluster, "subscription", subscription(cfg), "group", cfg.GroupID)
 	s.logIgnored(ctx, log, cfg.Settings)
-	r := &sourceStream{srv: s, ctx: ctx, stream: stream, sess: sess, log: log, unregister: s.registerSource(ctx, principal, cfg, sess)}
+	r := &sourceStream{srv: s, ctx: ctx, stream: stream, sess: sess, log: log, unregister: s.registerSource(ctx, principal, cfg, sess), job: job}
 	if err := r.sendOpened(cfg.Bounded); err != nil {
 		r.unregister()
 		sess.Close()
@@ -84,6 +102,8 @@ func (r *sourceStream) sendOpened(bounded bool) error {
 		Splits:               splitsMessage(r.sess.Splits()),
 		CommitOffsets:        r.sess.CommitsEnabled(),
 		CommitDisabledReason: r.sess.CommitReason,
+		RestoredCheckpointId: r.job.restored(),
+		RestoreNote:          r.job.restoreNote(),
 	}}}); err != nil {
 		return err
 	}
@@ -134,6 +154,14 @@ func (r *sourceStream) serve() error {
 			if err := r.sendCommitted(c); err != nil {
 				return err
 			}
+		case id := <-r.job.Completed():
+			// The job's checkpoint completed (through any ferry): commit
+			// its offsets as a checkpoint_complete would. A checkpoint this
+			// session did not take (it opened later) has nothing to commit.
+			var order *sessions.OrderError
+			if err := r.sess.CheckpointComplete(r.ctx, id); err != nil && !errors.As(err, &order) {
+				return toStatus(err)
+			}
 		case <-r.sess.AutoCommits():
 			r.sess.AutoCommit(r.ctx)
 		case now := <-r.sess.IdleTicks():
@@ -174,9 +202,17 @@ func (r *sourceStream) onCheckpoint(c *ferryv1.Checkpoint) (bool, error) {
 	if err != nil {
 		return true, toStatus(err)
 	}
+	state := &ferryv1.SourceState{Splits: splitStatesMessage(states)}
+	if r.job != nil {
+		// Stored, acknowledged by Kafka, before the barrier is answered: a
+		// completion of this checkpoint may then rely on it.
+		if err := r.job.put(r.ctx, "source", r.sess.ID, c.GetCheckpointId(), state); err != nil {
+			return true, jobStatus(err)
+		}
+	}
 	return false, r.stream.Send(&ferryv1.ReadResponse{Kind: &ferryv1.ReadResponse_Barrier{Barrier: &ferryv1.Barrier{
 		CheckpointId: c.GetCheckpointId(),
-		State:        &ferryv1.SourceState{Splits: splitStatesMessage(states)},
+		State:        state,
 	}}})
 }
 
@@ -185,6 +221,9 @@ func (r *sourceStream) onCheckpoint(c *ferryv1.Checkpoint) (bool, error) {
 func (r *sourceStream) onCheckpointComplete(c *ferryv1.CheckpointComplete) (bool, error) {
 	if err := positiveIDSpec("checkpoint_complete.checkpoint_id", c.GetCheckpointId()); err != nil {
 		return true, toStatus(err)
+	}
+	if r.job != nil {
+		return true, refuseClientCompletion("checkpoint_complete")
 	}
 	if err := r.sess.CheckpointComplete(r.ctx, c.GetCheckpointId()); err != nil {
 		return true, toStatus(err)

@@ -232,3 +232,28 @@ func offsetSpec(field string, offset int64) error {
 
 // entryField names entry i of a list field.
 func entryField(list string, i int) string { return fmt.Sprintf("%s[%d]", list, i) }
+
+// jobSpec checks the JobCheckpoints of an open: a job and an operator name
+// (the checkpoint store's names: no '/', no control characters), and no
+// client-held restore state beside it (the job's stored checkpoints are
+// the state). nil when the session keeps its state on the client.
+func jobSpec(job *ferryv1.JobCheckpoints, clientRestore bool) (*ferryv1.JobCheckpoints, error) {
+	if job == nil {
+		return nil, nil
+	}
+	for _, f := range []struct{ field, name string }{{"open.job.job", job.GetJob()}, {"open.job.operator", job.GetOperator()}} {
+		if f.name == "" {
+			return nil, connector.Invalid(f.field, "is required")
+		}
+		if strings.Contains(f.name, "/") {
+			return nil, connector.Invalid(f.field, "must not contain '/'")
+		}
+		if err := nameSpec(f.field, f.name); err != nil {
+			return nil, err
+		}
+	}
+	if clientRestore {
+		return nil, connector.Invalid("open.restore", "must be absent with open.job: ferry keeps the job's state (use open.job.restore_latest)")
+	}
+	return job, nil
+}

@@ -65,6 +65,7 @@ type rightsConfig struct {
 	WriteTopics             []string `json:"write_topics"`
 	Groups                  []string `json:"groups"`
 	TransactionalIDPrefixes []string `json:"transactional_id_prefixes"`
+	Jobs                    []string `json:"jobs"`
 	Admin                   bool     `json:"admin"`
 }
 
@@ -142,6 +143,7 @@ func (c *fileConfig) policy() (*policy.Policy, error) {
 			{"write_topics", r.WriteTopics, &out.WriteTopics},
 			{"groups", r.Groups, &out.Groups},
 			{"transactional_id_prefixes", r.TransactionalIDPrefixes, &out.TransactionalIDPrefixes},
+			{"jobs", r.Jobs, &out.Jobs},
 		} {
 			for i, s := range f.in {
 				p, err := policy.ParsePattern(s)

@@ -108,6 +108,11 @@ type Rights struct {
 	// EXACTLY_ONCE sinks may use: owning a prefix is what lets a writer
 	// commit, abort and fence the transactions under it.
 	TransactionalIDPrefixes Patterns
+	// Jobs are the jobs whose checkpoints ferry keeps that it may use: open
+	// sessions of, restore and complete (JobCheckpoints). A job's stored
+	// states hold offsets and transactions, so it belongs to principals as
+	// a group or a transactional id prefix does.
+	Jobs Patterns
 	// Admin allows the operator's services: server reflection and
 	// administrative RPCs.
 	Admin bool
@@ -156,6 +161,8 @@ const (
 	UseTransactionalIDPrefix
 	// Administer is using reflection or an administrative RPC.
 	Administer
+	// UseJob is using the checkpoints ferry keeps for a job.
+	UseJob
 )
 
 var operations = [...]struct{ verb, kind string }{
@@ -165,6 +172,7 @@ var operations = [...]struct{ verb, kind string }{
 	UseGroup:                 {"use", "consumer group"},
 	UseTransactionalIDPrefix: {"use", "transactional id prefix"},
 	Administer:               {"use", "service"},
+	UseJob:                   {"use", "job"},
 }
 
 // Check returns nil when principal may do op to resource, else a
@@ -188,6 +196,8 @@ func (p *Policy) Check(principal string, op Operation, resource string) error {
 		ok = r.TransactionalIDPrefixes.Match(resource)
 	case Administer:
 		ok = r.Admin
+	case UseJob:
+		ok = r.Jobs.Match(resource)
 	}
 	if ok {
 		return nil
