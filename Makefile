@@ -39,8 +39,8 @@ $(GRPCURL):
 	GOBIN=$(abspath $(CACHE)/bin) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
 .PHONY: build
-build: ## build bin/ferry
-	$(GO) build -o bin/ferry ./cmd/ferry
+build: ## build bin/ferry (bin/ferry --version prints git describe)
+	$(GO) build -ldflags "-X main.buildVersion=$$(git describe --tags --always --dirty 2>/dev/null || echo devel)" -o bin/ferry ./cmd/ferry
 
 .PHONY: run
 run: build ## start ferry on 127.0.0.1:50051 with an embedded broker; KAFKA=host:port for a real cluster
@@ -62,11 +62,12 @@ check-generate: generate ## fail when the committed generated code differs from 
 	@echo "generated code is up to date"
 
 .PHONY: lint
-lint: $(BUF) $(VENV)/.installed ## buf lint (STANDARD), go vet, gofmt, mypy --strict on the Python facade
+lint: $(BUF) $(VENV)/.installed ## buf lint (STANDARD), go vet, gofmt, mypy --strict on the Python facade, go mod tidy -diff
 	$(BUF) lint
 	$(GO) vet ./...
 	$(VENV)/bin/mypy --strict --config-file clients/python/pyproject.toml clients/python/src/ferry
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) mod tidy -diff
 
 .PHONY: breaking
 breaking: $(BUF) ## buf breaking against main

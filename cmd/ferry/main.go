@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -65,6 +66,14 @@ func (c clusterFlags) Set(v string) error {
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
+		_, err := fmt.Fprintln(stdout, "ferry", version())
+		return err
+	}
+	if len(args) > 0 && (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
 	if len(args) > 0 && args[0] == "hash-token" {
 		return hashToken(os.Stdin, stdout)
 	}
@@ -82,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:50051", "address to serve gRPC on (port 0 picks a free one); without TLS and authentication only a loopback address")
 	insecure := fs.Bool("insecure", false, "serve a non-loopback address without TLS and authentication: every client that reaches the port may do everything (logged loudly)")
 	kafka := fs.String("kafka", "", "bootstrap servers of the default Kafka cluster, host:port[,host:port...]; empty starts an embedded broker (kfake)")
-	embeddedTopics := fs.String("embedded-topics", "demo:3", "topics the embedded broker starts with, name:partitions[,name:partitions...]")
+	embeddedTopics := fs.String("embedded-topics", "demo:3,in:3,out:3", "topics the embedded broker starts with, name:partitions[,name:partitions...] (in and out are the client READMEs' examples')")
 	clusters := clusterFlags{}
 	fs.Var(clusters, "cluster", "an extra named cluster, NAME=host:port[,host:port...]; repeatable")
 	var allowBootstrap, allowFileDirs listFlag
@@ -95,6 +104,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	addrFile := fs.String("addr-file", "", "write the address ferry listens on to this file once it serves")
 	metricsListen := fs.String("metrics-listen", "", "serve the metrics as Prometheus text on http://ADDR/metrics (empty: not served; OTEL_EXPORTER_OTLP_ENDPOINT exports them over OTLP)")
 	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // --help printed the flags: not an error
+		}
 		return err
 	}
 	var err error
@@ -296,4 +308,43 @@ func hashToken(in io.Reader, out io.Writer) error {
 	}
 	_, err = fmt.Fprintln(out, authn.HashToken(tok))
 	return err
+}
+
+// buildVersion is set by `make build` (-ldflags -X main.buildVersion=...)
+// from `git describe`.
+var buildVersion string
+
+// version is what make build stamped, else the module version ferry was
+// built from (go install ...@vX.Y.Z), else the VCS revision of the
+// checkout, else "devel".
+func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", false
+	for _, st := range info.Settings {
+		switch st.Key {
+		case "vcs.revision":
+			rev = st.Value
+		case "vcs.modified":
+			dirty = st.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return "devel " + rev
 }
