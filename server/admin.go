@@ -33,6 +33,9 @@ type liveSession struct {
 	opened time.Time
 	source *sessions.Source // one of source and sink is set
 	sink   *sessions.Sink
+	// txnPrefix is an EXACTLY_ONCE sink's transactional id prefix, for
+	// the metrics.
+	txnPrefix string
 }
 
 // liveSessions are the sessions open on this server, by id.
@@ -127,7 +130,7 @@ func (s *Server) registerSink(ctx context.Context, principal string, cfg sink.Co
 	if cfg.DefaultTopic != "" {
 		sub = "default topic " + cfg.DefaultTopic
 	}
-	return s.live.add(sess.ID, &liveSession{opened: time.Now(), sink: sess, info: &ferryv1.SessionInfo{
+	return s.live.add(sess.ID, &liveSession{opened: time.Now(), sink: sess, txnPrefix: cfg.TransactionalIDPrefix, info: &ferryv1.SessionInfo{
 		SessionId: sess.ID, Kind: ferryv1.SessionKind_SESSION_KIND_SINK, Principal: principal,
 		ClientAddress: clientAddress(ctx), Cluster: clusterName(cfg.Cluster), Subscription: sub, DeliveryGuarantee: g,
 	}})

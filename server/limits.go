@@ -143,9 +143,11 @@ func (s *Server) limitStream(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 	}
 	if n := s.pending.Add(1); n > int64(s.cfg.MaxPendingStreams) {
 		s.pending.Add(-1)
-		return status.Errorf(codes.ResourceExhausted,
+		err := status.Errorf(codes.ResourceExhausted,
 			"too many streams waiting for open: the limit of %d is reached (ferry serve --max-pending-streams); send open as the first message, at once",
 			s.cfg.MaxPendingStreams)
+		s.openRefused(ss.Context(), sessionKind(info.FullMethod), err)
+		return err
 	}
 	ctx := sessions.WithOwner(ss.Context(), ownerOf(ss.Context()))
 	ps := &pendingStream{ServerStream: ss, ctx: ctx, srv: s}

@@ -142,6 +142,7 @@ type Server struct {
 	policy   atomic.Pointer[policy.Policy] // nil allows everything
 	pending  atomic.Int64                  // streams that have not sent open yet
 	tel      *telemetry.Providers          // never nil
+	metrics  *telemetry.Metrics            // nil when metrics are off
 
 	stopping     chan struct{} // closed when Shutdown begins
 	stopOnce     sync.Once
@@ -189,6 +190,9 @@ func New(cfg Config) (*Server, error) {
 		tel:      tel,
 	}
 	s.policy.Store(cfg.Policy)
+	if err := s.startMetrics(); err != nil {
+		return nil, err
+	}
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.StartCall, logging.FinishCall)}
 	recoverOpts := []recovery.Option{recovery.WithRecoveryHandlerContext(s.recovered)}
 	unary := []grpc.UnaryServerInterceptor{
@@ -279,6 +283,9 @@ func (s *Server) Serve(lis net.Listener) error {
 // at once.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.stopOnce.Do(func() {
+		if s.metrics != nil {
+			_ = s.metrics.Close()
+		}
 		s.health.Shutdown()
 		close(s.stopping)
 		if s.healthCancel != nil {

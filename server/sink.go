@@ -41,6 +41,7 @@ func (s *Server) Write(stream ferryv1.SinkService_WriteServer) (err error) {
 	w, err := openStream(stream.Recv, "Write", (*ferryv1.WriteRequest).GetOpen, writeKind,
 		func(open *ferryv1.OpenSink) (*sinkStream, error) { return s.openSink(ctx, stream, open) })
 	if err != nil {
+		s.openRefused(ctx, "sink", err)
 		return err
 	}
 	// Abort, not Close: a stream that ends without close must not commit
@@ -75,6 +76,7 @@ func (s *Server) openSink(ctx context.Context, stream ferryv1.SinkService_WriteS
 		return nil, err
 	}
 	cfg.Hooks = append(cfg.Hooks, s.tel.KafkaTraceHooks(ctx, "")...)
+	cfg.Hooks = append(cfg.Hooks, s.tel.KafkaHooks(cfg.Settings.ClientMetrics)...)
 	sess, err := sessions.OpenSink(ctx, s.registry, cfg)
 	if err != nil {
 		return nil, err

@@ -41,6 +41,7 @@ func (s *Server) Read(stream ferryv1.SourceService_ReadServer) (err error) {
 	r, err := openStream(stream.Recv, "Read", (*ferryv1.ReadRequest).GetOpen, readKind,
 		func(open *ferryv1.OpenSource) (*sourceStream, error) { return s.openSource(ctx, stream, open) })
 	if err != nil {
+		s.openRefused(ctx, "source", err)
 		return err
 	}
 	defer r.sess.Close()
@@ -73,6 +74,7 @@ func (s *Server) openSource(ctx context.Context, stream ferryv1.SourceService_Re
 		return nil, err
 	}
 	cfg.Hooks = append(cfg.Hooks, s.tel.KafkaTraceHooks(ctx, cfg.GroupID)...)
+	cfg.Hooks = append(cfg.Hooks, s.tel.KafkaHooks(cfg.Settings.ClientMetrics)...)
 	sess, err := sessions.OpenSource(ctx, s.registry, cfg, opts)
 	if err != nil {
 		return nil, err

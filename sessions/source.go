@@ -90,6 +90,7 @@ type Source struct {
 	stops       bool                    // the splits have stopping offsets
 	remaining   int                     // splits whose stop was not delivered yet
 	checkpoints Checkpoints
+	stats       sourceStats // for metrics
 	spans       checkpointSpans
 
 	commitOn     bool
@@ -162,6 +163,8 @@ func OpenSource(ctx context.Context, reg *Registry, cfg source.Config, opts Sour
 		s.addSplit(sp, now)
 	}
 	s.sortOrder()
+	s.stats.init(now)
+	s.stats.addSplits(s.initial, s.order)
 	s.publishView()
 	go s.fetch(loopCtx)
 	return s, nil
@@ -210,6 +213,8 @@ func (s *Source) commit(ctx context.Context) {
 		cancel()
 		if err != nil {
 			s.failed.Add(1)
+		} else {
+			s.stats.committed(req.offsets)
 		}
 		endCheckpoint(req.span, outcomeCommitted, err)
 		select {
@@ -279,6 +284,7 @@ func (s *Source) Finished() bool { return s.stops && s.remaining == 0 && s.reade
 // BeginBatch registers the splits a batch adds; call it before any of the
 // batch reaches the client.
 func (s *Source) BeginBatch(b source.Batch) {
+	s.stats.ends(b.Ends)
 	if len(b.Added) == 0 {
 		return
 	}
@@ -287,11 +293,16 @@ func (s *Source) BeginBatch(b source.Batch) {
 		s.addSplit(sp, now)
 	}
 	s.sortOrder()
+	s.stats.addSplits(b.Added, s.order)
 }
 
 // DeliveredRecords records that recs, the next records of the batch in
 // order, reached the client: a checkpoint taken now resumes after them.
 func (s *Source) DeliveredRecords(recs []*kgo.Record) {
+	if len(recs) == 0 {
+		return
+	}
+	s.stats.delivered(recs)
 	now := time.Now()
 	for _, r := range recs {
 		if st := s.positions[source.TopicPartition{Topic: r.Topic, Partition: r.Partition}]; st != nil {
@@ -321,6 +332,7 @@ func (s *Source) EndBatch(b source.Batch) WatermarkEvent {
 		}
 	}
 	s.publishView()
+	s.stats.endBatch(b, len(s.polled) > 0, time.Now())
 	return s.Watermark(time.Now())
 }
 
@@ -333,6 +345,7 @@ func (s *Source) Watermark(now time.Time) WatermarkEvent {
 	wm, advanced, idle, idleChanged := s.watermarks.Advance(now)
 	if advanced {
 		ev.Watermark = &wm
+		s.stats.watermark.Store(wm)
 	}
 	if idleChanged {
 		ev.Idle = &idle

@@ -56,10 +56,12 @@ func openExactlyOnce(ctx context.Context, base *KafkaWriter, cfg Config, opts []
 			base.Close(ctx)
 			return nil, err
 		}
+		base.stats.recovered.Add(1)
 	}
 	span := base.spans.Start("ferry.transactions.abort_lingering",
 		connector.AttrTransactionalIDPrefix.String(cfg.TransactionalIDPrefix), connector.AttrIndex.Int(cfg.WriterIndex))
-	err := abortLingering(ctx, base.cl, cfg.TransactionalIDPrefix, cfg.WriterIndex, timeout)
+	aborted, err := abortLingering(ctx, base.cl, cfg.TransactionalIDPrefix, cfg.WriterIndex, timeout)
+	base.stats.aborted.Add(int64(aborted))
 	connector.EndSpan(span, err)
 	if err != nil {
 		base.Close(ctx)
@@ -69,6 +71,7 @@ func openExactlyOnce(ctx context.Context, base *KafkaWriter, cfg Config, opts []
 		spans:  base.spans,
 		prefix: cfg.TransactionalIDPrefix, index: cfg.WriterIndex, version: transactionVersion(ctx, base.cl),
 		opts: append(opts, kgo.TransactionTimeout(timeout)), idle: make(map[int]*txnProducer), inUse: make(map[int]bool),
+		stats: &base.stats,
 	}
 	cur, err := txn.take(ctx)
 	if err != nil {

@@ -116,6 +116,9 @@ type Writer interface {
 	Finish(ctx context.Context) error
 	// Written returns the number of records Kafka acknowledged.
 	Written() int64
+	// Stats returns the writer's figures for metrics; any goroutine may
+	// call it.
+	Stats() Stats
 	// Failed is closed when the writer failed: a record was refused or
 	// not acknowledged within the delivery timeout. Err says why.
 	Failed() <-chan struct{}
@@ -136,6 +139,7 @@ type KafkaWriter struct {
 	guarantee    Guarantee   // None or AtLeastOnce; unused under EXACTLY_ONCE
 	defaultTopic string
 	written      atomic.Int64
+	stats        writerStats
 	brokers      *connector.Brokers // what the clients' requests to the brokers met
 	spans        connector.Spans    // under the session's span
 	timeout      time.Duration      // delivery.timeout.ms
@@ -298,19 +302,25 @@ func (w *KafkaWriter) produce(cl *kgo.Client, span trace.Span, seq int64, recs [
 	// One callback for the batch: the index of a failed record is looked up
 	// only when a record fails.
 	promise := func(r *kgo.Record, err error) {
-		batch.left.Add(-1)
+		if batch.left.Add(-1) == 0 {
+			w.stats.sendTime.Store(int64(time.Since(batch.at)))
+		}
 		if err != nil {
+			w.stats.recordsOutErrors.Add(1)
 			w.fail(&connector.RecordError{Batch: seq, Index: slices.Index(recs, r), Topic: r.Topic, Err: w.recordErr(r, err)})
 			return
 		}
 		w.written.Add(1)
 	}
+	var bytes int64
 	for _, r := range recs {
 		if r.Topic == "" {
 			r.Topic = w.defaultTopic
 		}
+		bytes += connector.RecordBytes(r)
 		cl.Produce(ctx, r, promise)
 	}
+	w.stats.bytesOut.Add(bytes)
 	return w.Err()
 }
 

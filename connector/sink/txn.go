@@ -52,6 +52,7 @@ type preparedTxn struct {
 // transactions is the exactly-once state of a writer: the producer of the
 // open transaction, the prepared ones, and the pool of idle producers.
 type transactions struct {
+	stats    *writerStats    // the writer's
 	spans    connector.Spans // under the session's span
 	prefix   string
 	index    int
@@ -130,6 +131,7 @@ func (t *transactions) prepare(ctx context.Context, id int64, flush func(context
 		TransactionalID: p.id, ProducerID: pid, ProducerEpoch: epoch, CheckpointID: id, TransactionVersion: t.version,
 	}, p})
 	t.current = next
+	t.stats.prepared.Add(1)
 	if p.span != nil {
 		attrs := append(producerAttrs(pid, epoch), connector.AttrCheckpointID.Int64(id))
 		p.span.SetAttributes(attrs...)
@@ -165,6 +167,7 @@ func (t *transactions) commit(ctx context.Context, id int64) error {
 		}
 		traceEnd(p.p, "committed", nil)
 		t.prepared = t.prepared[1:]
+		t.stats.committed.Add(1)
 		if t.version >= 2 && p.p.records > 0 {
 			// The commit bumped the epoch: the next transaction of this
 			// producer has a producer id and epoch of its own.
@@ -194,6 +197,9 @@ func (t *transactions) close(ctx context.Context) {
 			if pid, epoch, err = p.cl.ProducerID(ctx); err == nil {
 				err = endRaw(ctx, p, pid, epoch, false)
 			}
+		}
+		if err == nil && !p.empty() {
+			t.stats.aborted.Add(1)
 		}
 		traceEnd(p, "aborted", err)
 		p.cl.Close()

@@ -84,9 +84,10 @@ func recoverCommit(ctx context.Context, cl *kgo.Client, p Prepared) error {
 }
 
 // abortLingering aborts, by fencing, every open transaction of
-// {prefix}-{index}-*. Call it after the restore state's transactions were
-// committed: what is still open was left by an earlier run of this writer
-// and would block read_committed readers until it times out (FLINK-40626).
+// {prefix}-{index}-* and returns how many it aborted. Call it after the
+// restore state's transactions were committed: what is still open was left
+// by an earlier run of this writer and would block read_committed readers
+// until it times out (FLINK-40626).
 //
 // It follows Flink's LISTING abort strategy (TransactionAbortStrategyImpl
 // .LISTING, which Flink pairs with pooled transactional ids): list the open
@@ -101,11 +102,11 @@ func recoverCommit(ctx context.Context, cl *kgo.Client, p Prepared) error {
 // could stop at a gap below a lingering id and leave it blocking readers.
 // Listing finds every open transaction of this writer whatever its n, and
 // fences nothing else.
-func abortLingering(ctx context.Context, cl *kgo.Client, prefix string, index int, timeout time.Duration) error {
+func abortLingering(ctx context.Context, cl *kgo.Client, prefix string, index int, timeout time.Duration) (aborted int, err error) {
 	adm := kadm.NewClient(cl)
 	listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing", "PrepareAbort", "PrepareCommit"})
 	if err != nil {
-		return &connector.UnavailableError{Op: "listing transactions", Err: err}
+		return 0, &connector.UnavailableError{Op: "listing transactions", Err: err}
 	}
 	mine := fmt.Sprintf("%s-%d-", prefix, index)
 	for _, tx := range listed.Sorted() {
@@ -125,11 +126,12 @@ func abortLingering(ctx context.Context, cl *kgo.Client, prefix string, index in
 			return resp.ErrorCode, nil
 		})
 		if _, isKafka := err.(*kerr.Error); isKafka {
-			return fmt.Errorf("aborting lingering transaction %s: %w", tx.TxnID, err)
+			return aborted, fmt.Errorf("aborting lingering transaction %s: %w", tx.TxnID, err)
 		}
 		if err != nil {
-			return err
+			return aborted, err
 		}
+		aborted++
 	}
-	return nil
+	return aborted, nil
 }
