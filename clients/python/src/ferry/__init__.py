@@ -99,8 +99,10 @@ def connect(
 # The Flink-style facade (imported last: it uses connect()).
 from ferry import flink  # noqa: E402
 from ferry.flink import (  # noqa: E402
+    CompletedCheckpoint,
     DeliveryGuarantee,
     FerryError,
+    JobCoordinator,
     JsonSchema,
     KafkaOffsetResetStrategy,
     KafkaOffsetsInitializer,
@@ -120,8 +122,10 @@ __all__ = [
     "connect",
     "v1",
     "flink",
+    "CompletedCheckpoint",
     "DeliveryGuarantee",
     "FerryError",
+    "JobCoordinator",
     "JsonSchema",
     "KafkaOffsetResetStrategy",
     "KafkaOffsetsInitializer",

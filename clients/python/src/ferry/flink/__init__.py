@@ -37,6 +37,13 @@ Design:
 * States are the protobuf messages ``ferry.v1.source_pb2.SourceState`` and
   ``ferry.v1.sink_pb2.SinkState``; persist them with ``SerializeToString()``.
   ``open(restore_state=...)`` accepts the message or its serialized bytes.
+* Checkpoints kept by ferry: with ``set_job(job, operator)`` on both
+  builders ferry stores every barrier's and every prepared state in Kafka
+  before answering, :class:`JobCoordinator` completes a checkpoint once for
+  the whole job (``complete``, or ``checkpoint`` for barriers, prepares and
+  completion in one call), and a reader or writer opened again resumes from
+  the newest completed checkpoint (``restored_checkpoint_id``), on any
+  ferry. The client keeps no state.
 * A stream that fails raises :class:`FerryError` with the gRPC status code
   and message. The builders do not second-guess the server: a bad spec (for
   example two subscriptions, or none) is reported by the server as
@@ -45,6 +52,7 @@ Design:
 The package's modules: :mod:`~ferry.flink.source` and
 :mod:`~ferry.flink.sink` (the builders and the sessions),
 :mod:`~ferry.flink.records` (records and events),
+:mod:`~ferry.flink.jobs` (the coordinator of checkpoints kept by ferry),
 :mod:`~ferry.flink.schemas`, :mod:`~ferry.flink.offsets`,
 :mod:`~ferry.flink.watermarks`, :mod:`~ferry.flink.errors`, and the
 stream machinery they share in ``_stream``. Import from ``ferry.flink``.
@@ -55,6 +63,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from ferry.flink.errors import FerryError
+from ferry.flink.jobs import CompletedCheckpoint, JobCoordinator
 from ferry.flink.offsets import KafkaOffsetResetStrategy, KafkaOffsetsInitializer
 from ferry.flink.records import (
     IdleEvent,
@@ -85,10 +94,12 @@ from ferry.flink.watermarks import WatermarkStrategy
 from ferry.v1 import sink_pb2, source_pb2
 
 __all__ = [
+    "CompletedCheckpoint",
     "DeliveryGuarantee",
     "DeserializationSchema",
     "FerryError",
     "IdleEvent",
+    "JobCoordinator",
     "JsonSchema",
     "KafkaOffsetResetStrategy",
     "KafkaOffsetsInitializer",

@@ -20,6 +20,7 @@ from typing import (
 
 import grpc
 
+from ferry.flink._job import JobSession, job_checkpoints, refuse_local_completion, refuse_restore_state
 from ferry.flink._stream import _Builder, _Endpoint, _Session, _stubs
 from ferry.flink.errors import FerryError
 from ferry.flink.schemas import SerializationSchema
@@ -287,6 +288,7 @@ class KafkaSink(Generic[T]):
         parallelism: int,
         batch_size: int,
         endpoint: _Endpoint,
+        job: Optional[common_pb2.JobCheckpoints] = None,
     ) -> None:
         self._spec = spec
         self._serializer = serializer
@@ -294,6 +296,7 @@ class KafkaSink(Generic[T]):
         self._parallelism = parallelism
         self._batch_size = batch_size
         self._endpoint = endpoint
+        self._job = job
 
     @staticmethod
     def builder() -> "KafkaSinkBuilder[Any]":
@@ -312,7 +315,9 @@ class KafkaSink(Generic[T]):
         timeout: Optional[float] = None,
     ) -> "SinkWriter[T]":
         """Opens a writer session. restore_state (from :meth:`SinkWriter.prepare`)
-        commits its prepared transactions first.
+        commits its prepared transactions first; not with
+        :meth:`KafkaSinkBuilder.set_job`, where ferry keeps the states
+        (ValueError).
 
         Args:
             timeout: Seconds any single wait for the server may take; None
@@ -321,6 +326,9 @@ class KafkaSink(Generic[T]):
         open_msg = sink_pb2.OpenSink(
             spec=self._spec, writer_index=self._writer_index, parallelism=self._parallelism
         )
+        if self._job is not None:
+            refuse_restore_state(restore_state, "sink")
+            open_msg.job.CopyFrom(self._job)
         exactly_once = self._spec.delivery_guarantee == sink_pb2.DELIVERY_GUARANTEE_EXACTLY_ONCE
         return self._endpoint.open(
             open_msg.restore,
@@ -343,6 +351,7 @@ class KafkaSinkBuilder(_Builder, Generic[T]):
         self._writer_index = 0
         self._parallelism = 1
         self._batch_size = 500
+        self._job: Optional[common_pb2.JobCheckpoints] = None
 
     def set_record_serializer(self, serializer: KafkaRecordSerializationSchema[U]) -> "KafkaSinkBuilder[U]":
         self._serializer = serializer
@@ -378,6 +387,22 @@ class KafkaSinkBuilder(_Builder, Generic[T]):
         self._batch_size = records
         return self
 
+    def set_job(self, job: str, operator: str, restore_latest: bool = True) -> "KafkaSinkBuilder[T]":
+        """Checkpoints kept by ferry: the writers are streams of operator
+        ``operator`` (Flink's operator uid) of job ``job``. ferry stores each
+        prepared state before it answers :meth:`SinkWriter.prepare`, the
+        job's checkpoints complete through :class:`~ferry.flink.JobCoordinator`
+        (not :meth:`SinkWriter.commit`; each writer then commits and
+        :meth:`SinkWriter.await_committed` sees it), and with
+        ``restore_latest`` (the default) a writer commits the newest
+        completed checkpoint's prepared transactions at open and aborts
+        lingering ones (``writer.restored_checkpoint_id`` says which
+        checkpoint; 0 and ``writer.restore_note`` for a fresh start). The
+        client keeps nothing.
+        """
+        self._job = job_checkpoints(job, operator, restore_latest)
+        return self
+
     def build(self) -> KafkaSink[T]:
         endpoint = self._endpoint()
         if self._serializer is None:
@@ -399,10 +424,11 @@ class KafkaSinkBuilder(_Builder, Generic[T]):
             self._parallelism,
             self._batch_size,
             endpoint,
+            self._job,
         )
 
 
-class SinkWriter(_Session[sink_pb2.WriteRequest, sink_pb2.WriteResponse], Generic[T]):
+class SinkWriter(_Session[sink_pb2.WriteRequest, sink_pb2.WriteResponse], JobSession, Generic[T]):
     """One sink session (a Flink SinkWriter + Committer); a context manager.
     Leaving the ``with`` block normally closes it; leaving it with an
     exception cancels the session (the open transaction is aborted)."""
@@ -428,6 +454,11 @@ class SinkWriter(_Session[sink_pb2.WriteRequest, sink_pb2.WriteResponse], Generi
         self._sequence = 0
         self.records_written = 0
         """Records Kafka acknowledged, as of the last checkpoint or close."""
+        self._job: Optional[common_pb2.JobCheckpoints] = open_msg.job if open_msg.HasField("job") else None
+        self._index = open_msg.writer_index
+        self.committed_checkpoint_id = 0
+        """In a job: the newest checkpoint whose transactions this writer
+        reported committed, as of the messages read so far (0 before any)."""
         first = self._start(
             channel,
             owns_channel,
@@ -521,18 +552,31 @@ class SinkWriter(_Session[sink_pb2.WriteRequest, sink_pb2.WriteResponse], Generi
             msg = self._stream.recv(self._timeout)
             if msg is None:
                 raise FerryError(grpc.StatusCode.INTERNAL, f"stream ended OK while waiting for {what}")
-            if msg.WhichOneof("kind") == kind:
+            got = msg.WhichOneof("kind")
+            if got == "committed" and self._job is not None:
+                # A job's commits come when its checkpoints complete.
+                self.committed_checkpoint_id = max(self.committed_checkpoint_id, msg.committed.checkpoint_id)
+            if got == kind:
                 return msg
 
     def prepare(self, checkpoint_id: int) -> Optional[sink_pb2.SinkState]:
         """Checkpoints: flushes and waits for the server. Under EXACTLY_ONCE
         returns the prepared state (every transaction not committed yet); under
         NONE and AT_LEAST_ONCE returns None (AT_LEAST_ONCE has then been
-        acknowledged by Kafka)."""
+        acknowledged by Kafka). In a job (:meth:`KafkaSinkBuilder.set_job`)
+        ferry stored the state before answering."""
+        self._request_prepare(checkpoint_id)
+        return self._await_prepared(checkpoint_id)
+
+    def _request_prepare(self, checkpoint_id: int) -> None:
+        """Flushes and asks for checkpoint_id (the first half of :meth:`prepare`)."""
         self.flush()
         self._stream.send(
             sink_pb2.WriteRequest(checkpoint=common_pb2.Checkpoint(checkpoint_id=checkpoint_id))
         )
+
+    def _await_prepared(self, checkpoint_id: int) -> Optional[sink_pb2.SinkState]:
+        """Waits for the answer to checkpoint_id (the second half of :meth:`prepare`)."""
         if self._exactly_once:
             msg = self._await("prepared", f"prepared({checkpoint_id})")
             return msg.prepared.state
@@ -542,13 +586,39 @@ class SinkWriter(_Session[sink_pb2.WriteRequest, sink_pb2.WriteResponse], Generi
 
     def commit(self, checkpoint_id: int) -> None:
         """EXACTLY_ONCE: commits every prepared transaction up to checkpoint_id
-        and waits for it. A no-op under other guarantees."""
+        and waits for it. A no-op under other guarantees.
+
+        Not for a writer of a job (:meth:`KafkaSinkBuilder.set_job`), whose
+        checkpoints complete through :meth:`ferry.flink.JobCoordinator.complete`
+        (see :meth:`await_committed`): raises FerryError(FAILED_PRECONDITION)
+        without sending anything."""
+        if self._job is not None:
+            raise refuse_local_completion(self._job, "commit")
         if not self._exactly_once:
             return
         self._stream.send(
             sink_pb2.WriteRequest(commit=sink_pb2.CommitCheckpoint(checkpoint_id=checkpoint_id))
         )
         self._await("committed", f"committed({checkpoint_id})")
+
+    def await_committed(self, checkpoint_id: int) -> int:
+        """In a job: waits until this writer reported the commit of a
+        checkpoint >= checkpoint_id, which it does once the job's checkpoint
+        completed (:meth:`ferry.flink.JobCoordinator.complete`), and returns
+        that checkpoint's id. Under NONE and AT_LEAST_ONCE nothing is
+        committed: returns at once. Each wait takes the session's timeout.
+        Raises FerryError(FAILED_PRECONDITION) for a writer outside a job
+        (its :meth:`commit` waits itself)."""
+        if self._job is None:
+            raise FerryError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "await_committed is for writers of a job (set_job); commit() waits for its own commit",
+            )
+        if not self._exactly_once:
+            return checkpoint_id
+        while self.committed_checkpoint_id < checkpoint_id:
+            self._await("committed", f"committed({checkpoint_id})")
+        return self.committed_checkpoint_id
 
     def close(self) -> int:
         """Flushes, closes the session and returns the records Kafka

@@ -25,6 +25,7 @@ from typing import (
 
 import grpc
 
+from ferry.flink._job import JobSession, job_checkpoints, refuse_local_completion, refuse_restore_state
 from ferry.flink._stream import _Builder, _Endpoint, _Session, _stubs
 from ferry.flink.errors import FerryError
 from ferry.flink.offsets import KafkaOffsetsInitializer
@@ -57,12 +58,14 @@ class KafkaSource(Generic[T]):
         reader_index: int,
         parallelism: int,
         endpoint: _Endpoint,
+        job: Optional[common_pb2.JobCheckpoints] = None,
     ) -> None:
         self._spec = spec
         self._deserializer = deserializer
         self._reader_index = reader_index
         self._parallelism = parallelism
         self._endpoint = endpoint
+        self._job = job
 
     @staticmethod
     def builder() -> "KafkaSourceBuilder[Optional[bytes]]":
@@ -87,12 +90,17 @@ class KafkaSource(Generic[T]):
             restore_state: A state from :meth:`SourceReader.checkpoint` (the
                 union of all readers' states of one checkpoint), or its
                 serialized bytes; None starts from the starting offsets.
+                Not with :meth:`KafkaSourceBuilder.set_job`, where ferry keeps
+                the states (ValueError).
             timeout: Seconds any single wait for the server may take; None
                 waits forever. A timeout raises FerryError(DEADLINE_EXCEEDED).
         """
         open_msg = source_pb2.OpenSource(
             spec=self._spec, reader_index=self._reader_index, parallelism=self._parallelism
         )
+        if self._job is not None:
+            refuse_restore_state(restore_state, "source")
+            open_msg.job.CopyFrom(self._job)
         return self._endpoint.open(
             open_msg.restore,
             restore_state,
@@ -116,6 +124,7 @@ class KafkaSourceBuilder(_Builder, Generic[T]):
         self._watermarks: Optional[WatermarkStrategy] = None
         self._reader_index = 0
         self._parallelism = 1
+        self._job: Optional[common_pb2.JobCheckpoints] = None
 
     def set_topics(self, *topics: Union[str, Iterable[str]]) -> "KafkaSourceBuilder[T]":
         names: List[str] = []
@@ -172,6 +181,21 @@ class KafkaSourceBuilder(_Builder, Generic[T]):
         self._parallelism = parallelism
         return self
 
+    def set_job(self, job: str, operator: str, restore_latest: bool = True) -> "KafkaSourceBuilder[T]":
+        """Checkpoints kept by ferry: the readers are streams of operator
+        ``operator`` (Flink's operator uid) of job ``job``. ferry stores each
+        barrier's state before it answers, the job's checkpoints complete
+        through :class:`~ferry.flink.JobCoordinator` (not
+        :meth:`SourceReader.notify_checkpoint_complete`), and with
+        ``restore_latest`` (the default) a reader resumes from the newest
+        completed checkpoint of the job: the union of the operator's reader
+        states, whatever the parallelism was (``reader.restored_checkpoint_id``
+        says which; 0 and ``reader.restore_note`` when nothing was stored,
+        a fresh start from the starting offsets). The client keeps nothing.
+        """
+        self._job = job_checkpoints(job, operator, restore_latest)
+        return self
+
     def build(self) -> KafkaSource[T]:
         endpoint = self._endpoint()
         spec = source_pb2.SourceSpec(boundedness=self._boundedness, properties=self._properties)
@@ -202,6 +226,7 @@ class KafkaSourceBuilder(_Builder, Generic[T]):
             self._reader_index,
             self._parallelism,
             endpoint,
+            self._job,
         )
 
 
@@ -216,9 +241,11 @@ class _BarrierMark:
 _Batch = List[common_pb2.Record]
 
 
-class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Generic[T]):
+class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], JobSession, Generic[T]):
     """One source session (a Flink SourceReader). Iterate it for records; it is
-    a context manager that closes the session."""
+    a context manager that closes the session. In a job (``set_job``):
+    ``restored_checkpoint_id``, ``restore_note``, ``job``, ``operator``,
+    ``index`` (:class:`~ferry.flink._job.JobSession`)."""
 
     def __init__(
         self,
@@ -239,6 +266,8 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Ge
         self._unpassed: Set[int] = set()
         self._deferred_complete: List[int] = []
         self._ended = False
+        self._job: Optional[common_pb2.JobCheckpoints] = open_msg.job if open_msg.HasField("job") else None
+        self._index = open_msg.reader_index
         self.watermark: Optional[int] = None
         """The latest watermark the server sent (ms), if any."""
         first = self._start(
@@ -285,7 +314,10 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Ge
                 self._pending.append(list(records))
         elif kind == "barrier":
             cid = msg.barrier.checkpoint_id
-            self._barriers[cid] = self._iterator_state(msg.barrier.state)
+            # A job's barrier state is what ferry stored; a client-held one
+            # is moved back to the iterator's position.
+            state = msg.barrier.state
+            self._barriers[cid] = state if self._job is not None else self._iterator_state(state)
             if self._pending:
                 self._unpassed.add(cid)
                 self._pending.append(_BarrierMark(cid))
@@ -406,9 +438,24 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Ge
                 self._pending.popleft()
                 yield head
 
-    def poll(self, max_records: int = 500) -> List[KafkaRecord[T]]:
+    def poll(self, max_records: int = 500, timeout: Optional[float] = None) -> List[KafkaRecord[T]]:
         """Up to max_records records that arrived (waits for at least one
-        server message when nothing is buffered); [] at the end of input."""
+        server message when nothing is buffered); [] at the end of input.
+
+        ``timeout``: seconds to wait for that message, instead of the
+        session's timeout (of ``open``) for this call; as there, nothing
+        within it raises FerryError(DEADLINE_EXCEEDED). So a session may wait
+        long for barriers and briefly for records."""
+        if timeout is None:
+            return self._poll(max_records)
+        session_timeout = self._timeout
+        self._timeout = timeout
+        try:
+            return self._poll(max_records)
+        finally:
+            self._timeout = session_timeout
+
+    def _poll(self, max_records: int) -> List[KafkaRecord[T]]:
         convert = self._convert
         out: List[KafkaRecord[T]] = []
         while len(out) < max_records:
@@ -423,6 +470,30 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Ge
                 self._pending.popleft()  # an event
         return out
 
+    def take_buffered(self) -> List[KafkaRecord[T]]:
+        """Every record that arrived and was not taken yet, without waiting
+        for the server (events among them are dropped, as :meth:`poll` drops
+        them). Right after :meth:`checkpoint` these are the records that came
+        before its barrier: in a job (:meth:`KafkaSourceBuilder.set_job`),
+        where ferry stored the barrier's position, they belong to that
+        checkpoint and must reach the sink before the sink prepares it
+        (:meth:`ferry.flink.JobCoordinator.checkpoint` hands them to its
+        ``process``)."""
+        convert = self._convert
+        out: List[KafkaRecord[T]] = []
+        while True:
+            head = self._head(wait=False)
+            if head is None:
+                return out
+            if isinstance(head, list):
+                out.append(convert(self._take(head)))
+            else:
+                self._pending.popleft()  # an event
+
+    def _has_buffered(self) -> bool:
+        """Whether a record arrived that was not taken yet."""
+        return any(isinstance(item, list) for item in self._pending)
+
     @property
     def ended(self) -> bool:
         """True once a bounded input ended and every record was taken."""
@@ -436,12 +507,25 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Ge
         Records that arrive before the barrier are buffered and still yielded
         by iteration. The state is that of the iterator: restoring from it
         yields exactly the records not yet taken from this reader.
+
+        In a job (:meth:`KafkaSourceBuilder.set_job`) ferry stored the
+        barrier's state before answering, and that state is returned: it
+        counts the records buffered before the barrier (see
+        :meth:`take_buffered`), which therefore belong to this checkpoint.
         """
+        self._request_checkpoint(checkpoint_id)
+        return self._await_barrier(checkpoint_id)
+
+    def _request_checkpoint(self, checkpoint_id: int) -> None:
+        """Asks for the barrier of checkpoint_id (the first half of :meth:`checkpoint`)."""
         if self._ended:
             raise FerryError(grpc.StatusCode.FAILED_PRECONDITION, "the input has ended")
         self._stream.send(
             source_pb2.ReadRequest(checkpoint=common_pb2.Checkpoint(checkpoint_id=checkpoint_id))
         )
+
+    def _await_barrier(self, checkpoint_id: int) -> source_pb2.SourceState:
+        """Waits for the barrier of checkpoint_id (the second half of :meth:`checkpoint`)."""
         while checkpoint_id not in self._barriers:
             if self._ended:
                 raise FerryError(
@@ -457,7 +541,14 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Ge
 
         If records buffered before the checkpoint's barrier have not been
         taken yet, the notification is sent once iteration passes them.
+
+        Not for a session of a job (:meth:`KafkaSourceBuilder.set_job`),
+        whose checkpoints complete through
+        :meth:`ferry.flink.JobCoordinator.complete`: raises
+        FerryError(FAILED_PRECONDITION) without sending anything.
         """
+        if self._job is not None:
+            raise refuse_local_completion(self._job, "notify_checkpoint_complete")
         if any(c <= checkpoint_id for c in self._unpassed):
             self._deferred_complete.append(checkpoint_id)
             return

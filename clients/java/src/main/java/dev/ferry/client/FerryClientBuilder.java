@@ -1,5 +1,6 @@
 package dev.ferry.client;
 
+import dev.ferry.v1.JobCheckpoints;
 import io.grpc.ManagedChannel;
 import java.nio.file.Path;
 import java.util.Objects;
@@ -7,7 +8,8 @@ import java.util.Objects;
 /**
  * The settings of the ferry server that {@link KafkaSource.Builder} and {@link KafkaSink.Builder}
  * share: a channel of the caller's, or the address of a server with its credentials (TLS, a client
- * certificate, a token), for which each reader or writer opens and closes its own channel.
+ * certificate, a token), for which each reader or writer opens and closes its own channel; and the
+ * job whose checkpoints ferry keeps ({@link #setJob}).
  *
  * @param <B> the builder type, which every setter returns
  */
@@ -16,6 +18,7 @@ public abstract class FerryClientBuilder<B extends FerryClientBuilder<B>> {
   private String address;
   private Ferry.Credentials tls;
   private String token;
+  private final JobCheckpoints.Builder job = JobCheckpoints.newBuilder().setRestoreLatest(true);
 
   FerryClientBuilder() {}
 
@@ -70,6 +73,39 @@ public abstract class FerryClientBuilder<B extends FerryClientBuilder<B>> {
     Ferry.Credentials.insecure().token(token); // checks it
     this.token = token;
     return self();
+  }
+
+  /**
+   * Checkpoints kept by ferry: the readers (or writers) are streams of operator {@code operator}
+   * (Flink's operator uid) of job {@code job}. ferry stores each barrier's state (each prepared
+   * state) before it answers, the job's checkpoints complete through {@link JobCoordinator} (not
+   * {@link SourceReader#notifyCheckpointComplete} or {@link SinkWriter#commit}; a writer then commits,
+   * see {@link SinkWriter#awaitCommitted}), and a session opened with {@code open()} restores the
+   * newest completed checkpoint of the job: a reader resumes from the union of the operator's reader
+   * states, whatever the parallelism was; a writer commits that checkpoint's prepared transactions
+   * and aborts lingering ones. {@code restoredCheckpointId()} says which checkpoint (0 and
+   * {@code restoreNote()} for a fresh start). The client keeps nothing. See
+   * {@link #setRestoreLatest}.
+   *
+   * @throws IllegalArgumentException for an empty job or operator
+   */
+  public B setJob(String job, String operator) {
+    JobSessions.set(this.job, job, operator);
+    return self();
+  }
+
+  /**
+   * With {@link #setJob}: whether a session restores the job's newest completed checkpoint (true,
+   * the default) or starts fresh (a reader from the starting offsets).
+   */
+  public B setRestoreLatest(boolean restoreLatest) {
+    job.setRestoreLatest(restoreLatest);
+    return self();
+  }
+
+  /** The JobCheckpoints of {@link #setJob}; without a job, its job name is empty. */
+  JobCheckpoints jobCheckpoints() {
+    return job.build();
   }
 
   /**

@@ -1,6 +1,7 @@
 package dev.ferry.client;
 
 import dev.ferry.v1.Cluster;
+import dev.ferry.v1.JobCheckpoints;
 import dev.ferry.v1.OpenSink;
 import dev.ferry.v1.SinkSpec;
 import dev.ferry.v1.SinkState;
@@ -36,6 +37,7 @@ public final class KafkaSink<T> {
   private final int parallelism;
   private final FerryEndpoint endpoint;
   private final int maxBatchRecords;
+  private final JobCheckpoints job;
 
   private KafkaSink(Builder<T> b, SinkSpec spec, FerryEndpoint endpoint) {
     this.spec = spec;
@@ -44,6 +46,7 @@ public final class KafkaSink<T> {
     this.parallelism = b.parallelism;
     this.endpoint = endpoint;
     this.maxBatchRecords = b.maxBatchRecords;
+    this.job = b.jobCheckpoints();
   }
 
   public static <T> Builder<T> builder() {
@@ -55,7 +58,10 @@ public final class KafkaSink<T> {
     return spec;
   }
 
-  /** Opens a writer. Blocks until the server opened it. */
+  /**
+   * Opens a writer; in a job ({@link Builder#setJob}) it first commits the prepared transactions of
+   * the newest completed checkpoint ferry keeps. Blocks until the server opened it.
+   */
   public SinkWriter<T> open() {
     return open(null);
   }
@@ -63,12 +69,19 @@ public final class KafkaSink<T> {
   /**
    * Opens a writer that first commits the prepared transactions of {@code restore} (a state
    * returned by {@link SinkWriter#prepare}) and aborts lingering ones; null restores nothing.
+   *
+   * @throws IllegalArgumentException for a state with {@link Builder#setJob}, where ferry keeps the
+   *     states
    */
   public SinkWriter<T> open(SinkState restore) {
     OpenSink.Builder open = OpenSink.newBuilder()
         .setSpec(spec)
         .setWriterIndex(writerIndex)
         .setParallelism(parallelism);
+    if (JobSessions.isJob(job)) {
+      JobSessions.refuseRestoreState(restore, "sink");
+      open.setJob(job);
+    }
     boolean exactlyOnce = DeliveryGuarantee.EXACTLY_ONCE.proto.equals(spec.getDeliveryGuarantee());
     return endpoint.open(restore, open::setRestore,
         (ch, owned) -> new SinkWriter<>(ch, owned, open.build(), serializer, exactlyOnce, maxBatchRecords));

@@ -2,6 +2,7 @@ package dev.ferry.client;
 
 import dev.ferry.v1.Boundedness;
 import dev.ferry.v1.Cluster;
+import dev.ferry.v1.JobCheckpoints;
 import dev.ferry.v1.OpenSource;
 import dev.ferry.v1.PartitionSet;
 import dev.ferry.v1.SourceSpec;
@@ -37,6 +38,7 @@ public final class KafkaSource<T> {
   private final int readerIndex;
   private final int parallelism;
   private final FerryEndpoint endpoint;
+  private final JobCheckpoints job;
 
   private KafkaSource(Builder<T> b, SourceSpec spec, FerryEndpoint endpoint) {
     this.spec = spec;
@@ -44,6 +46,7 @@ public final class KafkaSource<T> {
     this.readerIndex = b.readerIndex;
     this.parallelism = b.parallelism;
     this.endpoint = endpoint;
+    this.job = b.jobCheckpoints();
   }
 
   public static <T> Builder<T> builder() {
@@ -55,7 +58,10 @@ public final class KafkaSource<T> {
     return spec;
   }
 
-  /** Opens a reader that starts from the starting offsets. Blocks until the server opened it. */
+  /**
+   * Opens a reader that starts from the starting offsets, or in a job ({@link Builder#setJob})
+   * restores the newest completed checkpoint ferry keeps. Blocks until the server opened it.
+   */
   public SourceReader<T> open() {
     return open(null);
   }
@@ -63,12 +69,19 @@ public final class KafkaSource<T> {
   /**
    * Opens a reader that restores {@code restore}: the union of all readers' states of one
    * checkpoint (see {@link SourceReader#checkpoint}); null starts from the starting offsets.
+   *
+   * @throws IllegalArgumentException for a state with {@link Builder#setJob}, where ferry keeps the
+   *     states
    */
   public SourceReader<T> open(SourceState restore) {
     OpenSource.Builder open = OpenSource.newBuilder()
         .setSpec(spec)
         .setReaderIndex(readerIndex)
         .setParallelism(parallelism);
+    if (JobSessions.isJob(job)) {
+      JobSessions.refuseRestoreState(restore, "source");
+      open.setJob(job);
+    }
     return endpoint.open(restore, open::setRestore,
         (ch, owned) -> new SourceReader<>(ch, owned, open.build(), deserializer));
   }

@@ -4,6 +4,7 @@ import dev.ferry.v1.Checkpoint;
 import dev.ferry.v1.Close;
 import dev.ferry.v1.CommitCheckpoint;
 import dev.ferry.v1.ConsumedOffsets;
+import dev.ferry.v1.JobCheckpoints;
 import dev.ferry.v1.OpenSink;
 import dev.ferry.v1.PartitionOffset;
 import dev.ferry.v1.SinkOpened;
@@ -47,6 +48,10 @@ public final class SinkWriter<T> implements AutoCloseable {
   private final Object readyLock = new Object();
   private volatile ClientCallStreamObserver<WriteRequest> requests;
   private final SinkOpened opened;
+  /** The job of the open message, or null for a session whose states the client holds. */
+  private final JobCheckpoints job;
+  private final int index;
+  private long committedCheckpointId;
 
   private WriteBatch.Builder batch = WriteBatch.newBuilder();
   private int batchBytes;
@@ -64,6 +69,8 @@ public final class SinkWriter<T> implements AutoCloseable {
     this.serializer = serializer;
     this.exactlyOnce = exactlyOnce;
     this.maxBatchRecords = maxBatchRecords;
+    this.job = open.hasJob() ? open.getJob() : null;
+    this.index = open.getWriterIndex();
     Tracing.propagate(SinkServiceGrpc.newStub(channel)).write(new ClientResponseObserver<WriteRequest, WriteResponse>() {
       @Override
       public void beforeStart(ClientCallStreamObserver<WriteRequest> stream) {
@@ -115,6 +122,42 @@ public final class SinkWriter<T> implements AutoCloseable {
   /** The server's answer to open (session id, transactions committed from the restore state). */
   public SinkOpened opened() {
     return opened;
+  }
+
+  /** The job of {@link KafkaSink.Builder#setJob}, or null for a session whose states the client holds. */
+  public String job() {
+    return job != null ? job.getJob() : null;
+  }
+
+  /** The operator of {@link KafkaSink.Builder#setJob}, or null. */
+  public String operator() {
+    return job != null ? job.getOperator() : null;
+  }
+
+  /** This writer's index among the writers of its sink. */
+  public int index() {
+    return index;
+  }
+
+  /**
+   * In a job with restore latest: the completed checkpoint whose transactions this writer committed
+   * at open, 0 for a fresh start. Continue with larger checkpoint ids.
+   */
+  public long restoredCheckpointId() {
+    return opened.getRestoredCheckpointId();
+  }
+
+  /** In a job with restore latest: what ferry restored, or why nothing. */
+  public String restoreNote() {
+    return opened.getRestoreNote();
+  }
+
+  /**
+   * In a job: the newest checkpoint whose transactions this writer reported committed, as of the
+   * messages read so far (0 before any).
+   */
+  public long committedCheckpointId() {
+    return committedCheckpointId;
   }
 
   /** Records Kafka acknowledged in this session, as of the last flush answer or close. */
@@ -194,13 +237,24 @@ public final class SinkWriter<T> implements AutoCloseable {
    * for the server's answer. Under NONE and AT_LEAST_ONCE (where the server waited until Kafka
    * acknowledged everything) it returns an empty state; under EXACTLY_ONCE the prepared
    * transactions not committed yet, to store with the checkpoint and pass to
-   * {@link KafkaSink#open(SinkState)} on a restore.
+   * {@link KafkaSink#open(SinkState)} on a restore. In a job ({@link KafkaSink.Builder#setJob})
+   * ferry stored the state before answering.
    */
   public SinkState prepare(long checkpointId) {
+    requestPrepare(checkpointId);
+    return awaitPrepared(checkpointId);
+  }
+
+  /** Sends the buffered records and asks for a checkpoint (the first half of {@link #prepare}). */
+  void requestPrepare(long checkpointId) {
     checkOpen();
     sendBatch();
     send(WriteRequest.newBuilder()
         .setCheckpoint(Checkpoint.newBuilder().setCheckpointId(checkpointId)).build());
+  }
+
+  /** Waits for the answer to a checkpoint (the second half of {@link #prepare}). */
+  SinkState awaitPrepared(long checkpointId) {
     if (exactlyOnce) {
       WriteResponse r = await(WriteResponse.KindCase.PREPARED, "prepared(" + checkpointId + ")");
       return r.getPrepared().getState();
@@ -213,15 +267,79 @@ public final class SinkWriter<T> implements AutoCloseable {
   /**
    * Checkpoint {@code checkpointId} is complete: under EXACTLY_ONCE commits every prepared
    * transaction up to it and waits for the server; otherwise does nothing.
+   *
+   * @throws IllegalStateException for a writer of a job ({@link KafkaSink.Builder#setJob}), whose
+   *     checkpoints complete through {@link JobCoordinator#complete} (see {@link #awaitCommitted});
+   *     nothing is sent
    */
   public void commit(long checkpointId) {
     checkOpen();
+    if (job != null) {
+      throw JobSessions.refuseLocalCompletion(job, "commit");
+    }
     if (!exactlyOnce) {
       return;
     }
     send(WriteRequest.newBuilder()
         .setCommit(CommitCheckpoint.newBuilder().setCheckpointId(checkpointId)).build());
     await(WriteResponse.KindCase.COMMITTED, "committed(" + checkpointId + ")");
+  }
+
+  /**
+   * In a job: waits until this writer reported the commit of a checkpoint >= {@code checkpointId},
+   * which it does once the job's checkpoint completed ({@link JobCoordinator#complete}), and
+   * returns that checkpoint's id. Under NONE and AT_LEAST_ONCE nothing is committed: returns at
+   * once.
+   *
+   * @throws IllegalStateException for a writer outside a job (its {@link #commit} waits itself)
+   * @throws FerryException DEADLINE_EXCEEDED when no such commit came within {@code timeout}, or
+   *     the session's failure
+   */
+  public long awaitCommitted(long checkpointId, Duration timeout) {
+    if (job == null) {
+      throw new IllegalStateException(
+          "awaitCommitted is for writers of a job (setJob); commit() waits for its own commit");
+    }
+    checkOpen();
+    if (!exactlyOnce) {
+      return checkpointId;
+    }
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (committedCheckpointId < checkpointId) {
+      if (error != null) {
+        errorThrown = true;
+        throw error;
+      }
+      if (streamDone) {
+        throw new FerryException(Status.Code.INTERNAL,
+            "the stream ended with OK while waiting for committed(" + checkpointId + ")", null);
+      }
+      long left = deadline - System.nanoTime();
+      Object ev = left > 0 ? take(left) : null;
+      if (ev == null) {
+        throw new FerryException(Status.Code.DEADLINE_EXCEEDED,
+            "no commit of checkpoint " + checkpointId + " within " + timeout, null);
+      }
+      if (!(ev instanceof WriteResponse r && committed(r))) {
+        if (ev instanceof WriteResponse r) {
+          throw new FerryException(Status.Code.INTERNAL, "unexpected message: " + r, null);
+        }
+        handleTerminal(ev);
+      }
+    }
+    return committedCheckpointId;
+  }
+
+  /**
+   * A job's commit report, which comes whenever a checkpoint of the job completed: noted, and true;
+   * false for any other message.
+   */
+  private boolean committed(WriteResponse r) {
+    if (job == null || r.getKindCase() != WriteResponse.KindCase.COMMITTED) {
+      return false;
+    }
+    committedCheckpointId = Math.max(committedCheckpointId, r.getCommitted().getCheckpointId());
+    return true;
   }
 
   /**
@@ -318,6 +436,9 @@ public final class SinkWriter<T> implements AutoCloseable {
       Object ev;
       while ((ev = events.poll()) != null) {
         if (ev instanceof WriteResponse r) {
+          if (committed(r)) {
+            continue;
+          }
           throw new FerryException(Status.Code.INTERNAL, "unexpected message: " + r, null);
         }
         handleTerminal(ev);
@@ -341,6 +462,9 @@ public final class SinkWriter<T> implements AutoCloseable {
       }
       Object ev = take(-1);
       if (ev instanceof WriteResponse r) {
+        if (r.getKindCase() != kind && committed(r)) {
+          continue;
+        }
         if (r.getKindCase() != kind) {
           throw new FerryException(Status.Code.INTERNAL,
               "expected " + what + ", the server sent " + r.getKindCase(), null);

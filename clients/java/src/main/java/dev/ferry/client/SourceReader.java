@@ -4,6 +4,7 @@ import dev.ferry.v1.Barrier;
 import dev.ferry.v1.Checkpoint;
 import dev.ferry.v1.CheckpointComplete;
 import dev.ferry.v1.Close;
+import dev.ferry.v1.JobCheckpoints;
 import dev.ferry.v1.OffsetsCommitted;
 import dev.ferry.v1.OpenSource;
 import dev.ferry.v1.ReadRequest;
@@ -64,6 +65,9 @@ public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable
   private final List<SplitState> ownedSplits = new java.util.ArrayList<>();
   private volatile ClientCallStreamObserver<ReadRequest> requests;
   private final SourceOpened opened;
+  /** The job of the open message, or null for a session whose states the client holds. */
+  private final JobCheckpoints job;
+  private final int index;
 
   private boolean streamDone;
   private boolean endOfInput;
@@ -78,6 +82,8 @@ public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable
     this.channel = channel;
     this.ownsChannel = ownsChannel;
     this.deserializer = deserializer;
+    this.job = open.hasJob() ? open.getJob() : null;
+    this.index = open.getReaderIndex();
     Tracing.propagate(SourceServiceGrpc.newStub(channel)).read(new ClientResponseObserver<ReadRequest, ReadResponse>() {
       @Override
       public void beforeStart(ClientCallStreamObserver<ReadRequest> stream) {
@@ -133,6 +139,34 @@ public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable
   /** The splits this reader owns, at their start offsets. */
   public List<SplitState> splits() {
     return opened.getSplitsList();
+  }
+
+  /** The job of {@link KafkaSource.Builder#setJob}, or null for a session whose states the client holds. */
+  public String job() {
+    return job != null ? job.getJob() : null;
+  }
+
+  /** The operator of {@link KafkaSource.Builder#setJob}, or null. */
+  public String operator() {
+    return job != null ? job.getOperator() : null;
+  }
+
+  /** This reader's index among the readers of its source. */
+  public int index() {
+    return index;
+  }
+
+  /**
+   * In a job with restore latest: the completed checkpoint this reader resumed from, 0 for a fresh
+   * start. Continue with larger checkpoint ids (the next one is this + 1).
+   */
+  public long restoredCheckpointId() {
+    return opened.getRestoredCheckpointId();
+  }
+
+  /** In a job with restore latest: what ferry restored, or why nothing (a job it keeps nothing of). */
+  public String restoreNote() {
+    return opened.getRestoreNote();
   }
 
   /**
@@ -247,14 +281,28 @@ public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable
    * and returns the position of every split this reader owns, as of the records returned so far.
    * Records before the barrier stay buffered and are still returned. When the input already ended
    * and the server closed the session, the state is built from the splits' stopping offsets.
+   *
+   * <p>In a job ({@link KafkaSource.Builder#setJob}) ferry stored the barrier's state before
+   * answering, and that state is returned: it counts the records buffered before the barrier (see
+   * {@link #takeBuffered}), which therefore belong to this checkpoint.
    */
   public SourceState checkpoint(long checkpointId) {
+    requestCheckpoint(checkpointId);
+    return awaitBarrier(checkpointId);
+  }
+
+  /** Asks for the barrier of a checkpoint (the first half of {@link #checkpoint}). */
+  void requestCheckpoint(long checkpointId) {
     if (!streamDone) {
       send(ReadRequest.newBuilder()
           .setCheckpoint(Checkpoint.newBuilder().setCheckpointId(checkpointId)).build());
     } else {
       throwIfFailed();
     }
+  }
+
+  /** Waits for the barrier of a checkpoint (the second half of {@link #checkpoint}). */
+  SourceState awaitBarrier(long checkpointId) {
     while (!barriers.containsKey(checkpointId)) {
       throwIfFailed();
       if (streamDone) {
@@ -276,6 +324,9 @@ public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable
       handle(take(-1));
     }
     Barrier barrier = barriers.remove(checkpointId);
+    if (job != null) {
+      return barrier.getState();
+    }
     Map<TopicPartition, Long> firstPending = new HashMap<>();
     for (Object o : pending) {
       if (o instanceof KafkaRecord<?> r) {
@@ -295,10 +346,42 @@ public final class SourceReader<T> implements Iterator<KafkaRecord<T>>, Iterable
   }
 
   /**
+   * Every record that arrived and was not returned yet, without waiting for the server; events
+   * among them go to the {@link #setEventListener event listener} on the way, in order. Right after
+   * {@link #checkpoint} these are the records that came before its barrier: in a job
+   * ({@link KafkaSource.Builder#setJob}), where ferry stored the barrier's position, they belong to
+   * that checkpoint and must reach the sink before the sink prepares it
+   * ({@link JobCoordinator#checkpoint} hands them to its {@code process}).
+   */
+  public List<KafkaRecord<T>> takeBuffered() {
+    List<KafkaRecord<T>> out = new java.util.ArrayList<>();
+    while (passEvents()) {
+      out.add(takeRecord());
+    }
+    return out;
+  }
+
+  /** Whether a record arrived that was not returned yet. */
+  boolean hasBuffered() {
+    for (Object o : pending) {
+      if (o instanceof KafkaRecord) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
    * Says checkpoint {@code checkpointId} is durable: the server commits its offsets to the group
    * when committing is on. Does not wait; see {@link #awaitOffsetsCommitted}.
+   *
+   * @throws IllegalStateException for a reader of a job ({@link KafkaSource.Builder#setJob}), whose
+   *     checkpoints complete through {@link JobCoordinator#complete}; nothing is sent
    */
   public void notifyCheckpointComplete(long checkpointId) {
+    if (job != null) {
+      throw JobSessions.refuseLocalCompletion(job, "notifyCheckpointComplete");
+    }
     send(ReadRequest.newBuilder()
         .setCheckpointComplete(CheckpointComplete.newBuilder().setCheckpointId(checkpointId)).build());
   }

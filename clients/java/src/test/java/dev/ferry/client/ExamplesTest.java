@@ -25,15 +25,11 @@ import java.util.stream.Collectors;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import org.apache.kafka.clients.admin.OffsetSpec;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -162,7 +158,7 @@ class ExamplesTest {
       producer.join(TestEnv.TIMEOUT.toMillis());
     }
 
-    List<String> got = readCommitted(out);
+    List<String> got = TestEnv.readCommitted(bootstrap, out, PARTITIONS);
     Map<String, Long> counts = got.stream()
         .collect(Collectors.groupingBy(v -> v, TreeMap::new, Collectors.counting()));
     Map<String, Long> dups = counts.entrySet().stream().filter(e -> e.getValue() > 1)
@@ -238,36 +234,6 @@ class ExamplesTest {
     return admin.listOffsets(req, new ListOffsetsOptions(IsolationLevel.READ_COMMITTED))
         .all().get(TestEnv.TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
         .values().stream().mapToLong(i -> i.offset()).sum();
-  }
-
-  /** Every value of {@code topic} under read_committed, up to its last stable offsets. */
-  private static List<String> readCommitted(String topic) {
-    Properties props = new Properties();
-    props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-    props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-    props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-    props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-    props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-    List<String> values = new ArrayList<>();
-    try (KafkaConsumer<String, String> c = new KafkaConsumer<>(props)) {
-      List<TopicPartition> tps = new ArrayList<>();
-      for (int p = 0; p < PARTITIONS; p++) {
-        tps.add(new TopicPartition(topic, p));
-      }
-      c.assign(tps);
-      c.seekToBeginning(tps);
-      Map<TopicPartition, Long> end = c.endOffsets(tps, TestEnv.TIMEOUT);
-      long deadline = System.nanoTime() + TestEnv.TIMEOUT.toNanos();
-      while (tps.stream().anyMatch(tp -> c.position(tp, TestEnv.TIMEOUT) < end.get(tp))) {
-        if (System.nanoTime() > deadline) {
-          fail("could not read " + topic + " up to " + end + " within " + TestEnv.TIMEOUT);
-        }
-        for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
-          values.add(r.value());
-        }
-      }
-    }
-    return values;
   }
 
   private static void appendLog(Path log, String line) throws IOException {

@@ -3,6 +3,7 @@ package dev.ferry.client;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -12,6 +13,11 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.StringDeserializer;
 
 /**
  * The environment of the integration tests: a running ferry server and the real Kafka broker it is
@@ -79,5 +85,35 @@ final class TestEnv {
       }
       Thread.sleep(100);
     }
+  }
+
+  /** Every value of {@code topic} under read_committed, up to its last stable offsets. */
+  static List<String> readCommitted(String bootstrap, String topic, int partitions) {
+    Properties props = new Properties();
+    props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+    props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+    props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+    List<String> values = new ArrayList<>();
+    try (KafkaConsumer<String, String> c = new KafkaConsumer<>(props)) {
+      List<TopicPartition> tps = new ArrayList<>();
+      for (int p = 0; p < partitions; p++) {
+        tps.add(new TopicPartition(topic, p));
+      }
+      c.assign(tps);
+      c.seekToBeginning(tps);
+      Map<TopicPartition, Long> end = c.endOffsets(tps, TIMEOUT);
+      long deadline = System.nanoTime() + TIMEOUT.toNanos();
+      while (tps.stream().anyMatch(tp -> c.position(tp, TIMEOUT) < end.get(tp))) {
+        if (System.nanoTime() > deadline) {
+          fail("could not read " + topic + " up to " + end + " within " + TIMEOUT);
+        }
+        for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
+          values.add(r.value());
+        }
+      }
+    }
+    return values;
   }
 }
