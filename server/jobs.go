@@ -101,6 +101,9 @@ func jobStatus(err error) error {
 		fenced     *jobstore.FencedError
 	)
 	switch {
+	case errors.As(err, &incomplete) && incomplete.Operator == "":
+		// No stream of the job ever joined: ferry keeps nothing of it.
+		return status.Error(codes.NotFound, err.Error())
 	case errors.As(err, &incomplete), errors.As(err, &order), errors.As(err, &conflict):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.As(err, &fenced):
