@@ -79,16 +79,16 @@ test: tools build ## start a real Kafka broker, run the Go, Python and Java test
 
 .PHONY: bench
 bench: build $(VENV)/.installed ## read and write throughput on a real broker, ratios to direct franz-go: reads from Go (1 and 3 readers), Python, Java; writes AT_LEAST_ONCE from Go, Python, Java and EXACTLY_ONCE from Go (vs franz-go txn); Python and Java through the generated stubs and through the Flink-style facades (-facade), each measured after 2 warm-up runs in its process (-client-warmups; the first run is reported too); barrier latency, ferry RSS; BENCH_ARGS="-n 50000" for a quick run
-	mvn -q -B -f clients/java -DskipTests package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
+	mvn -q -B -f clients/java -pl bench -am -DskipTests -Dmaven.javadoc.skip -Dmaven.source.skip package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 	test/kafka/with-kafka.sh $(GO) run ./test/bench -repeat 3 \
 		-client "python=$(VPY) test/bench/client_read.py" \
 		-client "python-facade=$(VPY) test/bench/facade_read.py" \
-		-client "java=java -cp clients/java/target/classes:$$(cat clients/java/target/classpath.txt) dev.ferry.bench.ReadBench" \
-		-client "java-facade=java -cp clients/java/target/classes:$$(cat clients/java/target/classpath.txt) dev.ferry.bench.FacadeReadBench" \
+		-client "java=java -cp clients/java/bench/target/classes:$$(cat clients/java/bench/target/classpath.txt) dev.ferry.bench.ReadBench" \
+		-client "java-facade=java -cp clients/java/bench/target/classes:$$(cat clients/java/bench/target/classpath.txt) dev.ferry.bench.FacadeReadBench" \
 		-write-client "python=$(VPY) test/bench/client_write.py" \
 		-write-client "python-facade=$(VPY) test/bench/facade_write.py" \
-		-write-client "java=java -cp clients/java/target/classes:$$(cat clients/java/target/classpath.txt) dev.ferry.bench.WriteBench" \
-		-write-client "java-facade=java -cp clients/java/target/classes:$$(cat clients/java/target/classpath.txt) dev.ferry.bench.FacadeWriteBench" \
+		-write-client "java=java -cp clients/java/bench/target/classes:$$(cat clients/java/bench/target/classpath.txt) dev.ferry.bench.WriteBench" \
+		-write-client "java-facade=java -cp clients/java/bench/target/classes:$$(cat clients/java/bench/target/classpath.txt) dev.ferry.bench.FacadeWriteBench" \
 		$(BENCH_ARGS)
 
 .PHONY: chaos
@@ -107,4 +107,4 @@ test-unit: ## the Go unit tests that need no broker
 
 .PHONY: clean
 clean: ## remove build outputs (keeps the jar and tool caches)
-	rm -rf bin clients/java/target
+	rm -rf bin clients/java/*/target
