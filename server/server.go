@@ -220,17 +220,9 @@ func New(cfg Config) (*Server, error) {
 	// against.
 	stream = append(stream, s.limitStream)
 	serverOpts = append(serverOpts, limitOptions(cfg)...)
+	serverOpts = append(serverOpts, transportOptions()...) // wire.go
 	s.grpc = grpc.NewServer(append(serverOpts,
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
-		// Record batches are large: fewer, larger socket writes and reads
-		// cost less CPU than gRPC's 32 KiB defaults.
-		grpc.WriteBufferSize(512<<10),
-		grpc.ReadBufferSize(512<<10),
-		grpc.InitialWindowSize(4<<20),
-		grpc.InitialConnWindowSize(16<<20),
-		// Record batches are encoded from the fetched records without a
-		// copy (see recordsMessage); everything else is plain proto.
-		grpc.ForceServerCodecV2(newWireCodec()),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 	)...)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 
@@ -73,6 +74,8 @@ func TestRecordsMessageEncodesLikeProto(t *testing.T) {
 		"extreme offset":          {{Topic: "t", Offset: math.MaxInt64, Timestamp: ts, LeaderEpoch: math.MaxInt32}},
 		"headers in order, dupes": {{Topic: "t", Timestamp: ts, Headers: []kgo.RecordHeader{{Key: "a", Value: []byte("1")}, {Key: "a"}, {Key: "", Value: []byte{}}, {Key: "b", Value: big}}}},
 		"no records":              {},
+		"runs of splits": {{Topic: "t", Partition: 1, Offset: 1, Timestamp: ts}, {Topic: "t", Partition: 1, Offset: 2, Timestamp: ts},
+			{Topic: "u", Partition: 1, Timestamp: ts}, {Topic: "u", Partition: 2, Timestamp: ts}, {Topic: "", Partition: 2}, {Topic: "t", Partition: 1, Offset: 3}},
 	}
 	for name, recs := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -138,5 +141,35 @@ func TestWireCodecLeavesOtherMessagesToProto(t *testing.T) {
 	}
 	if err := c.Unmarshal(data, &recordsMessage{}); err == nil {
 		t.Fatal("unmarshalling into recordsMessage succeeded")
+	}
+}
+
+// BenchmarkRecordsMessageEncode encodes a 256 KiB message of 1 KiB records
+// and copies it out as gRPC's transport does (into a reused write buffer).
+func BenchmarkRecordsMessageEncode(b *testing.B) {
+	for _, size := range []int{100, 1024} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			value := bytes.Repeat([]byte{7}, size)
+			recs := make([]*kgo.Record, (256<<10)/(size+40))
+			ts := time.UnixMilli(1_700_000_000_123)
+			for i := range recs {
+				recs[i] = &kgo.Record{Topic: "ferry-bench-topic", Partition: 3, Offset: int64(1_000_000 + i), Timestamp: ts, Value: value, LeaderEpoch: 1}
+			}
+			c := newWireCodec()
+			out := make([]byte, 0, 512<<10)
+			b.SetBytes(int64(len(recs) * size))
+			b.ReportAllocs()
+			for b.Loop() {
+				data, err := c.Marshal(&recordsMessage{recs: recs})
+				if err != nil {
+					b.Fatal(err)
+				}
+				out = out[:0]
+				for _, p := range data {
+					out = append(out, p.ReadOnlyData()...)
+				}
+				data.Free()
+			}
+		})
 	}
 }

@@ -103,6 +103,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "text (key=value) or json (one object per line)")
 	addrFile := fs.String("addr-file", "", "write the address ferry listens on to this file once it serves")
 	metricsListen := fs.String("metrics-listen", "", "serve the metrics as Prometheus text on http://ADDR/metrics (empty: not served; OTEL_EXPORTER_OTLP_ENDPOINT exports them over OTLP)")
+	pprofListen := fs.String("pprof-listen", "", "serve Go's profiling endpoints (net/http/pprof) on http://ADDR/debug/pprof/, for diagnosis; a loopback address only (empty: not served)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil // --help printed the flags: not an error
@@ -195,6 +196,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopTelemetry()
+	stopPprof, err := startPprof(*pprofListen, log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	cfg := server.Config{Clusters: clusters, Logger: log, Telemetry: tel,
 		AllowedBootstrap: allowBootstrap, AllowedFileDirs: allowFileDirs, Authenticator: auth, Policy: pol}
 	if err := limits.apply(&cfg, set, fc.Limits); err != nil {

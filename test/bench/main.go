@@ -10,7 +10,9 @@
 //  4. during the one-reader read, sends a checkpoint every -barrier-interval
 //     and measures the time until its barrier comes back (in band, behind
 //     every record sent before it);
-//  5. reports ferry's peak and current RSS (VmHWM, VmRSS) and CPU time;
+//  5. reports ferry's peak and current RSS (VmHWM, VmRSS) and CPU time, and
+//     for every path the CPU-seconds per GB of ferry, the client and the
+//     broker, and the "one core per stage" figure (cpu.go);
 //  6. measures the write path (sink.go): -n records into fresh topics by a
 //     direct franz-go producer with ferry's producer settings, through
 //     SinkService.Write from Go under AT_LEAST_ONCE, by external writers
@@ -57,11 +59,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ferrykafka/ferry/connector/kafkaconf"
 	ferryv1 "github.com/ferrykafka/ferry/gen/ferry/v1"
+	"github.com/ferrykafka/ferry/internal/grpcbuf"
 )
 
 type config struct {
@@ -78,6 +82,7 @@ type config struct {
 	timeout         time.Duration
 	maxRecvMsg      int
 	perfDir         string
+	pprofDir        string
 	compression     string
 	ferryEnv        string
 	ferryArgs       string
@@ -126,6 +131,8 @@ func main() {
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "give up after this long")
 	flag.IntVar(&cfg.maxRecvMsg, "max-recv-msg", 64<<20, "gRPC client max receive message size")
 	flag.StringVar(&cfg.perfDir, "perf-dir", "", "profile ferry with `perf record -g -p PID` during each ferry read and each Go ferry write of the first repetition, into DIR/ferry-N.perf.data, DIR/write_ferry.perf.data and DIR/write_ferry_eo.perf.data (slows ferry down; for diagnosis, not for numbers)")
+	flag.StringVar(&cfg.pprofDir, "pprof-dir", "", "collect Go CPU profiles during each read and each Go ferry write of the first repetition: ferry's (started with --pprof-listen on loopback) into DIR/ferry-PHASE.NNN.pb.gz, one file a second (`go tool pprof -top bin/ferry DIR/ferry-ferry-1.*.pb.gz` merges them), and this process's, the client's, into DIR/client-PHASE.pb.gz")
+	flag.StringVar(&brokerPidFile, "broker-pid-file", os.Getenv("FERRY_TEST_KAFKA_PID_FILE"), "file holding the broker's pid, to measure its CPU (default $FERRY_TEST_KAFKA_PID_FILE, set by test/kafka/with-kafka.sh)")
 	flag.StringVar(&cfg.compression, "compression", "none", "producer batch compression: none, snappy, lz4, zstd or gzip (values are random, so compression only adds decoding work)")
 	flag.Var(&cfg.clients, "client", "NAME=COMMAND: also read the topic through ferry with this external client, one bounded reader (it gets FERRY_ADDR, FERRY_BENCH_TOPIC and FERRY_BENCH_WARMUPS, prints `timed` when its measured read starts and `records=N bytes=B seconds=S [cpu=C] [cold_seconds=X]` last); repeatable")
 	flag.IntVar(&cfg.clientWarmups, "client-warmups", 2, "runs an external client does in its process before the measured one (the JVM's JIT, like the direct read's warm-up); the first run's time is reported too")
@@ -185,6 +192,11 @@ type Run struct {
 	// (the client side: franz-go consumer or gRPC client).
 	FerryCPU  float64 `json:"ferry_cpu_seconds,omitempty"`
 	ClientCPU float64 `json:"client_cpu_seconds"`
+	// BrokerCPU is the broker's CPU seconds during the run (0: not known).
+	BrokerCPU float64 `json:"broker_cpu_seconds,omitempty"`
+	// FerryFaults is ferry's minor page faults during the run (memory
+	// taken fresh from the kernel, zeroed by it).
+	FerryFaults int64 `json:"ferry_minor_faults,omitempty"`
 	// FerryHWM is ferry's VmHWM after the run: the phase that raised it
 	// set the peak.
 	FerryHWM int64 `json:"ferry_vmhwm_bytes_after,omitempty"`
@@ -234,6 +246,7 @@ type Report struct {
 	FerryRSS     int64            `json:"ferry_rss_bytes"`
 	Runs         map[string][]Run `json:"runs"`
 	Clients      []ClientResult   `json:"clients,omitempty"`
+	CPU          []CPURow         `json:"read_cpu_per_gb"`
 	Write        *WriteReport     `json:"write,omitempty"`
 }
 
@@ -305,7 +318,10 @@ func run(cfg config) error {
 	var rtts []time.Duration
 	unanswered := 0
 	for i := 0; i < cfg.repeat; i++ {
-		d, err := measure(fp, func() (Run, error) { return readDirect(ctx, cfg, rep.Topic, want) })
+		d, err := measure(fp, func() (Run, error) {
+			defer profile(cfg, i, fp, "direct")()
+			return readDirect(ctx, cfg, rep.Topic, want)
+		})
 		if err != nil {
 			return fmt.Errorf("direct read: %w", err)
 		}
@@ -356,6 +372,18 @@ func run(cfg config) error {
 	rep.FerryN = pick(rep.Runs["ferry_n"], cfg.pick)
 	rep.Ratio1 = rep.Ferry1.RecPerS / rep.Direct.RecPerS
 	rep.RatioN = rep.FerryN.RecPerS / rep.Direct.RecPerS
+	direct := cpuRow("direct franz-go", rep.Runs["direct"], false)
+	rep.CPU = append(rep.CPU, direct)
+	readRow := func(name, runs string, wall float64) {
+		row := cpuRow(name, rep.Runs[runs], true)
+		row.against(direct, wall)
+		rep.CPU = append(rep.CPU, row)
+	}
+	readRow("ferry, 1 reader", "ferry_1", rep.Ratio1)
+	readRow(fmt.Sprintf("ferry, %d readers", cfg.readers), "ferry_n", rep.RatioN)
+	for _, c := range rep.Clients {
+		readRow(c.Name+" client, 1 reader", "client_"+c.Name, c.Ratio)
+	}
 	rep.Barrier = summarise(rtts, unanswered)
 
 	// 5. Memory.
@@ -397,9 +425,17 @@ func run(cfg config) error {
 // measure runs f and adds the CPU time ferry and this process spent.
 func measure(fp *ferryProc, f func() (Run, error)) (Run, error) {
 	fc0, _ := procCPU(fp.cmd.Process.Pid)
+	ff0, _ := procFaults(fp.cmd.Process.Pid)
+	bc0, bok := brokerCPU()
 	cc0 := selfCPU()
 	r, err := f()
 	fc1, _ := procCPU(fp.cmd.Process.Pid)
+	if ff1, err := procFaults(fp.cmd.Process.Pid); err == nil {
+		r.FerryFaults = ff1 - ff0
+	}
+	if bc1, ok := brokerCPU(); ok && bok && r.BrokerCPU == 0 {
+		r.BrokerCPU = bc1 - bc0
+	}
 	// An external client reports its own CPU and ferry's during its timed
 	// run; the rest is measured here.
 	if r.FerryCPU == 0 {
@@ -415,9 +451,22 @@ func measure(fp *ferryProc, f func() (Run, error)) (Run, error) {
 }
 
 // profile attaches perf to ferry for one phase of the first repetition when
-// -perf-dir is set; the returned func stops it. Failures are only logged.
+// -perf-dir is set, and collects Go profiles when -pprof-dir is; the
+// returned func stops them. Failures are only logged.
 func profile(cfg config, rep int, fp *ferryProc, name string) func() {
-	if cfg.perfDir == "" || rep > 0 {
+	if rep > 0 {
+		return func() {}
+	}
+	if cfg.pprofDir != "" {
+		stopPprof := pprofPhase(cfg, fp, name)
+		stopPerf := perfPhase(cfg, fp, name)
+		return func() { stopPerf(); stopPprof() }
+	}
+	return perfPhase(cfg, fp, name)
+}
+
+func perfPhase(cfg config, fp *ferryProc, name string) func() {
+	if cfg.perfDir == "" {
 		return func() {}
 	}
 	if err := os.MkdirAll(cfg.perfDir, 0o755); err != nil {
@@ -504,6 +553,7 @@ func printReport(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "%-30s: n=%d p50=%.1f ms p99=%.1f ms max=%.1f ms mean=%.1f ms (unanswered at end of input: %d)\n",
 		"barrier round trip", r.Barrier.N, r.Barrier.P50Ms, r.Barrier.P99Ms, r.Barrier.MaxMs, r.Barrier.MeanMs, r.Barrier.Unanswered)
 	fmt.Fprintf(w, "%-30s: %.0f MiB (VmHWM); now %.0f MiB (VmRSS) after the reads\n", "ferry peak RSS", float64(r.FerryPeakRSS)/(1<<20), float64(r.FerryRSS)/(1<<20))
+	printCPU(w, "read", r.CPU)
 	printWriteReport(w, r)
 }
 
@@ -633,6 +683,11 @@ func (t *tracker) record(topic string, p int32, off int64, value []byte, hasValu
 	if topic != t.topic {
 		return fmt.Errorf("record of topic %q", topic)
 	}
+	return t.recordOf(p, off, value, hasValue)
+}
+
+// recordOf checks and counts a record of the tracker's topic.
+func (t *tracker) recordOf(p int32, off int64, value []byte, hasValue bool) error {
 	if p < 0 || int(p) >= len(t.next) || t.next[p] < 0 {
 		return fmt.Errorf("record of partition %d, which this reader does not own", p)
 	}
@@ -714,6 +769,9 @@ type barrierStats struct {
 	other      int // watermark, idle and committed messages
 }
 
+// recvPool is the Go reader's gRPC buffer pool, shared by its connections.
+var recvPool = grpcbuf.New()
+
 // readFerry reads the whole topic with parallelism readers, each on its own
 // connection and stream, concurrently; the time is until the last one got
 // end_of_input. With interval > 0 (parallelism 1 only) it sends checkpoints.
@@ -723,7 +781,13 @@ func readFerry(ctx context.Context, cfg config, addr, topic string, parallelism 
 	conns := make([]*grpc.ClientConn, parallelism)
 	for i := range conns {
 		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.maxRecvMsg)))
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.maxRecvMsg), grpc.ForceCodecV2(newRawCodec())),
+			// Received frames into buffers that are not zeroed before
+			// reuse, and windows as large as the server's: fewer window
+			// updates, fewer and larger socket reads.
+			experimental.WithBufferPool(recvPool),
+			grpc.WithInitialWindowSize(4<<20), grpc.WithInitialConnWindowSize(16<<20),
+			grpc.WithReadBufferSize(512<<10))
 		if err != nil {
 			return Run{}, barrierStats{}, err
 		}
@@ -877,21 +941,39 @@ func readStream(ctx context.Context, client ferryv1.SourceServiceClient, topic s
 	}
 	defer stopCheckpoints()
 
+	// Record batches are read in place (decode.go), the rest decoded.
+	var raw rawResponse
+	defer raw.release()
+	checkRecord := func(r *recordView) error {
+		if string(r.topic) != tr.topic {
+			return fmt.Errorf("record of topic %q", r.topic)
+		}
+		return tr.recordOf(r.partition, r.offset, r.value, r.hasValue)
+	}
 	for {
-		resp, err := stream.Recv()
-		if err != nil {
+		if err := stream.RecvMsg(&raw); err != nil {
 			if err == io.EOF {
 				err = errors.New("the stream ended OK before end_of_input")
 			}
 			return tr, bs, err
 		}
+		batch, isRecords, err := raw.records()
+		if err == nil && isRecords {
+			err = eachRecord(batch, checkRecord)
+		}
+		if err != nil {
+			return tr, bs, fmt.Errorf("a record batch: %w", err)
+		}
+		if isRecords {
+			continue
+		}
+		resp, err := raw.decode()
+		if err != nil {
+			return tr, bs, fmt.Errorf("decoding a response: %w", err)
+		}
 		switch k := resp.GetKind().(type) {
 		case *ferryv1.ReadResponse_Records:
-			for _, r := range k.Records.GetRecords() {
-				if err := tr.record(r.GetTopic(), r.GetPartition(), r.GetOffset(), r.GetValue(), r.Value != nil); err != nil {
-					return tr, bs, err
-				}
-			}
+			return tr, bs, errors.New("a record batch not read in place")
 		case *ferryv1.ReadResponse_Barrier:
 			now := time.Now()
 			id := k.Barrier.GetCheckpointId()
@@ -958,13 +1040,14 @@ func readStream(ctx context.Context, client ferryv1.SourceServiceClient, topic s
 // The ferry child process
 
 type ferryProc struct {
-	cmd     *exec.Cmd
-	addr    string
-	dir     string
-	exited  chan struct{}
-	waitErr error
-	once    sync.Once
-	stopErr error
+	cmd       *exec.Cmd
+	addr      string
+	pprofAddr string // --pprof-listen, with -pprof-dir
+	dir       string
+	exited    chan struct{}
+	waitErr   error
+	once      sync.Once
+	stopErr   error
 }
 
 func startFerry(ctx context.Context, cfg config) (*ferryProc, error) {
@@ -982,6 +1065,13 @@ func startFerry(ctx context.Context, cfg config) (*ferryProc, error) {
 	addrFile := filepath.Join(dir, "addr")
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--kafka", cfg.kafka, "--addr-file", addrFile, "--log-level", "warn"},
 		strings.Fields(cfg.ferryArgs)...)
+	var pprofAddr string
+	if cfg.pprofDir != "" {
+		if pprofAddr, err = freeLoopbackAddr(); err != nil {
+			return nil, err
+		}
+		args = append(args, "--pprof-listen", pprofAddr)
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
@@ -996,7 +1086,7 @@ func startFerry(ctx context.Context, cfg config) (*ferryProc, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("starting ferry: %w", err)
 	}
-	fp := &ferryProc{cmd: cmd, dir: dir, exited: make(chan struct{})}
+	fp := &ferryProc{cmd: cmd, dir: dir, exited: make(chan struct{}), pprofAddr: pprofAddr}
 	go func() { fp.waitErr = cmd.Wait(); close(fp.exited) }()
 	deadline := time.After(30 * time.Second)
 	for {
@@ -1070,23 +1160,42 @@ func procStatus(pid int) (map[string]int64, error) {
 
 // procCPU returns the user+system CPU seconds of pid (USER_HZ is 100 on Linux).
 func procCPU(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := procStat(pid)
 	if err != nil {
 		return 0, err
+	}
+	// utime is field 14 and stime 15 (1-based).
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return float64(ut+st) / 100, nil
+}
+
+// procFaults returns the minor page faults of pid (field 10).
+func procFaults(pid int) (int64, error) {
+	f, err := procStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(f[7], 10, 64)
+}
+
+// procStat returns the fields of /proc/pid/stat after the command, the
+// first being the state (field 3).
+func procStat(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, errors.New("bad /proc stat")
+		return nil, errors.New("bad /proc stat")
 	}
 	f := strings.Fields(s[i+1:])
-	// After the command: state is field 3, utime 14 and stime 15 (1-based).
 	if len(f) < 13 {
-		return 0, errors.New("short /proc stat")
+		return nil, errors.New("short /proc stat")
 	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return float64(ut+st) / 100, nil
+	return f, nil
 }
 
 func selfCPU() float64 {
@@ -1141,6 +1250,7 @@ type clientRun struct {
 	seconds, coldSeconds float64
 	cpu                  float64 // the client's CPU during the timed run
 	ferryCPU             float64 // ferry's during it; < 0 when not known
+	brokerCPU            float64 // the broker's during it; < 0 when not known
 }
 
 func (cr clientRun) run(name string) Run {
@@ -1148,6 +1258,9 @@ func (cr clientRun) run(name string) Run {
 	r.ClientCPU, r.ColdSeconds = cr.cpu, cr.coldSeconds
 	if cr.ferryCPU >= 0 {
 		r.FerryCPU = cr.ferryCPU
+	}
+	if cr.brokerCPU >= 0 {
+		r.BrokerCPU = cr.brokerCPU
 	}
 	return r
 }
@@ -1172,12 +1285,15 @@ func runClient(ctx context.Context, c clientCmd, fp *ferryProc, env ...string) (
 	if err := cmd.Start(); err != nil {
 		return clientRun{}, err
 	}
-	cr := clientRun{ferryCPU: -1}
-	fc0, last := -1.0, ""
+	cr := clientRun{ferryCPU: -1, brokerCPU: -1}
+	fc0, bc0, last := -1.0, -1.0, ""
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
 		if line := strings.TrimSpace(sc.Text()); line == "timed" {
 			fc0, _ = procCPU(fp.cmd.Process.Pid)
+			if c, ok := brokerCPU(); ok {
+				bc0 = c
+			}
 		} else if line != "" {
 			last = line
 		}
@@ -1186,6 +1302,9 @@ func runClient(ctx context.Context, c clientCmd, fp *ferryProc, env ...string) (
 		if fc1, err := procCPU(fp.cmd.Process.Pid); err == nil {
 			cr.ferryCPU = fc1 - fc0
 		}
+	}
+	if bc1, ok := brokerCPU(); ok && bc0 >= 0 {
+		cr.brokerCPU = bc1 - bc0
 	}
 	if err := cmd.Wait(); err != nil {
 		return clientRun{}, fmt.Errorf("%v: %s", err, stderr.String())

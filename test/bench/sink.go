@@ -49,6 +49,7 @@ type WriteReport struct {
 	// Checkpoint is the EXACTLY_ONCE cadence, e.g. "50ms" or "20000 records".
 	Checkpoint string        `json:"exactly_once_checkpoint_every"`
 	Writers    []WriteResult `json:"writers"`
+	CPU        []CPURow      `json:"cpu_per_gb"`
 }
 
 // WriteResult is one writer's picked run and its ratio to its baseline.
@@ -167,12 +168,17 @@ func benchWrite(ctx context.Context, cfg config, rep *Report, fp *ferryProc, adm
 			deleteTopic(ctx, adm, topic)
 		}
 	}
+	rows := map[string]CPURow{}
 	for _, wr := range writers {
 		res := WriteResult{Name: wr.name, Label: wr.label, Run: pick(rep.Runs[wr.name], cfg.pick), Baseline: wr.baseline}
+		row := cpuRow(wr.label, rep.Runs[wr.name], wr.baseline != "")
 		if wr.baseline != "" {
 			res.Ratio = res.Run.RecPerS / pick(rep.Runs[wr.baseline], cfg.pick).RecPerS
+			row.against(rows[wr.baseline], res.Ratio)
 		}
+		rows[wr.name] = row
 		rep.Write.Writers = append(rep.Write.Writers, res)
+		rep.Write.CPU = append(rep.Write.CPU, row)
 	}
 	return nil
 }
@@ -709,4 +715,5 @@ func printWriteReport(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "%-30s: %s\n", "transactions", strings.Join(txns, ", "))
 	}
 	fmt.Fprintf(w, "(ratios: AT_LEAST_ONCE writers to direct franz-go, EXACTLY_ONCE to direct franz-go txn)\n")
+	printCPU(w, "write", r.Write.CPU)
 }

@@ -1,9 +1,9 @@
-package server
+package grpcbuf
 
 import "testing"
 
-func TestDirtyPoolGivesLengthAndReusesBuffers(t *testing.T) {
-	p := newDirtyPool()
+func TestPoolGivesLengthAndReusesBuffers(t *testing.T) {
+	p := New()
 	for _, size := range []int{0, 1, 255, 256, 257, 4096, 300_000, 16 << 20, 16<<20 + 1} {
 		b := p.Get(size)
 		if len(*b) != size || cap(*b) < size {
