@@ -32,7 +32,34 @@ import java.util.regex.Pattern;
  * {@link KafkaSource} and {@link KafkaSink}.
  */
 public final class Ferry {
+  /** The environment variable that names the ferry server when no address is given. */
+  public static final String ADDRESS_ENV = "FERRY_ADDRESS";
+
+  /** The address used when neither an address nor {@value #ADDRESS_ENV} is given. */
+  public static final String DEFAULT_ADDRESS = "127.0.0.1:50051";
+
   private Ferry() {}
+
+  /**
+   * The ferry server to use when a builder or {@link #connect()} is given none: the environment
+   * variable {@value #ADDRESS_ENV} when it is set and not blank, else {@value #DEFAULT_ADDRESS} (what
+   * {@code make run} listens on). Read at each call.
+   *
+   * @return "host:port" (or any gRPC target string the variable holds)
+   */
+  public static String defaultAddress() {
+    String env = System.getenv(ADDRESS_ENV);
+    return env != null && !env.isBlank() ? env.trim() : DEFAULT_ADDRESS;
+  }
+
+  /**
+   * Opens a plaintext channel to the server of {@link #defaultAddress()}.
+   *
+   * @return a channel; shut it down when done
+   */
+  public static ManagedChannel connect() {
+    return connect(defaultAddress());
+  }
 
   /**
    * Opens a plaintext (no TLS) channel to a ferry server.

@@ -36,7 +36,11 @@ public abstract class FerryClientBuilder<B extends FerryClientBuilder<B>> {
     return self();
   }
 
-  /** The ferry server address; each reader or writer opens and closes its own channel. */
+  /**
+   * The ferry server address; each reader or writer opens and closes its own channel. Without this
+   * and without {@link #setFerryChannel}, {@link Ferry#defaultAddress()}: the environment variable
+   * {@code FERRY_ADDRESS}, else 127.0.0.1:50051.
+   */
   public B setFerryAddress(String hostPort) {
     this.address = Objects.requireNonNull(hostPort, "hostPort");
     return self();
@@ -111,7 +115,7 @@ public abstract class FerryClientBuilder<B extends FerryClientBuilder<B>> {
   /**
    * Where the built source or sink opens sessions; the files are read here.
    *
-   * @throws IllegalStateException without a server, or with TLS or a token and a channel
+   * @throws IllegalStateException with TLS or a token and a channel
    * @throws IllegalArgumentException as {@link Ferry#connect(String, Ferry.Credentials)}
    */
   FerryEndpoint endpoint() {
@@ -126,9 +130,7 @@ public abstract class FerryClientBuilder<B extends FerryClientBuilder<B>> {
       }
       return new FerryEndpoint(channel, null, null);
     }
-    if (address == null) {
-      throw new IllegalStateException("no ferry server: call setFerryChannel or setFerryAddress");
-    }
-    return new FerryEndpoint(null, address, c.channelCredentials(address));
+    String target = address != null ? address : Ferry.defaultAddress();
+    return new FerryEndpoint(null, target, c.channelCredentials(target));
   }
 }

@@ -32,6 +32,19 @@ final class FerryEndpoint {
   }
 
   /**
+   * A restore state from its bytes ({@code toByteArray()} of the state message).
+   *
+   * @throws IllegalArgumentException for bytes that are not such a message
+   */
+  static <M> M parseState(byte[] bytes, com.google.protobuf.Parser<M> parser, String what) {
+    try {
+      return parser.parseFrom(bytes);
+    } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+      throw new IllegalArgumentException("the restore state is not a serialized " + what + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
    * Starts a session: passes {@code restore} to {@code setRestore} unless it is null, then returns
    * what {@code session} starts on this endpoint's channel.
    *

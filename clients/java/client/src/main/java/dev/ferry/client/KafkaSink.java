@@ -63,7 +63,20 @@ public final class KafkaSink<T> {
    * the newest completed checkpoint ferry keeps. Blocks until the server opened it.
    */
   public SinkWriter<T> open() {
-    return open(null);
+    return open((SinkState) null);
+  }
+
+  /**
+   * Opens a writer that restores a state saved as bytes ({@code state.toByteArray()} of a state
+   * {@link SinkWriter#prepare} returned); null or empty restores nothing.
+   *
+   * @param restore the serialized {@link SinkState}
+   * @return the writer
+   * @throws IllegalArgumentException for bytes that are not a SinkState, and as {@link #open(SinkState)}
+   */
+  public SinkWriter<T> open(byte[] restore) {
+    return open(restore == null || restore.length == 0 ? null
+        : FerryEndpoint.parseState(restore, SinkState.parser(), "SinkState"));
   }
 
   /**
@@ -92,7 +105,10 @@ public final class KafkaSink<T> {
     private List<String> bootstrapServers;
     private KafkaRecordSerializationSchema<T> serializer;
     private DeliveryGuarantee guarantee = DeliveryGuarantee.NONE;
-    private String transactionalIdPrefix = "";
+    private static final int MAXIMUM_PREFIX_BYTES = 64000;
+
+    private String transactionalIdPrefix;
+    private boolean partitionerSet;
     private final Map<String, String> properties = new LinkedHashMap<>();
     private int writerIndex = 0;
     private int parallelism = 1;
@@ -107,6 +123,7 @@ public final class KafkaSink<T> {
      * "round_robin".
      */
     public Builder<T> setPartitioner(String name) {
+      partitionerSet = true;
       switch (Objects.requireNonNull(name, "name")) {
         case "default" -> partitioner = dev.ferry.v1.Partitioner.PARTITIONER_DEFAULT;
         case "fixed" -> partitioner = dev.ferry.v1.Partitioner.PARTITIONER_FIXED;
@@ -135,9 +152,32 @@ public final class KafkaSink<T> {
       return this;
     }
 
-    /** Required for EXACTLY_ONCE: transactional ids are "{prefix}-{writer index}-{n}". */
+    /**
+     * Required for EXACTLY_ONCE: transactional ids are "{prefix}-{writer index}-{n}".
+     *
+     * @throws IllegalStateException for a prefix over 64000 UTF-8 bytes (Flink's limit and message)
+     */
     public Builder<T> setTransactionalIdPrefix(String prefix) {
-      this.transactionalIdPrefix = Objects.requireNonNull(prefix, "prefix");
+      this.transactionalIdPrefix = Objects.requireNonNull(prefix, "transactionalIdPrefix");
+      if (prefix.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > MAXIMUM_PREFIX_BYTES) {
+        throw new IllegalStateException("The configured prefix is too long and the resulting transactionalId"
+            + " might exceed Kafka's transactionalIds size.");
+      }
+      return this;
+    }
+
+    /**
+     * How EXACTLY_ONCE transactions are named (Flink 4.x): ferry pools its transactional ids, so
+     * {@link TransactionNamingStrategy#POOLING} is taken (it changes nothing), and
+     * {@link TransactionNamingStrategy#INCREMENTING} is refused.
+     *
+     * @throws IllegalArgumentException for INCREMENTING
+     */
+    public Builder<T> setTransactionNamingStrategy(TransactionNamingStrategy strategy) {
+      if (Objects.requireNonNull(strategy, "transactionNamingStrategy") != TransactionNamingStrategy.POOLING) {
+        throw new IllegalArgumentException("ferry names transactions from a pool of transactional ids per writer"
+            + " (POOLING, with lingering transactions found by listing); " + strategy + " is not supported");
+      }
       return this;
     }
 
@@ -179,15 +219,38 @@ public final class KafkaSink<T> {
       return this;
     }
 
+    /**
+     * The sink, after Flink's checks of {@code KafkaSinkBuilder.build()}, with its messages:
+     * EXACTLY_ONCE needs a transactional id prefix (IllegalStateException) and a record serializer
+     * is required (NullPointerException). Bootstrap servers are not required: without them the
+     * server's default cluster is written to. The server checks the rest when a writer opens.
+     *
+     * @return the sink
+     * @throws IllegalStateException for EXACTLY_ONCE without a prefix, or a
+     *     {@link FlinkFixedPartitioner} in the serializer and another {@link #setPartitioner(String)}
+     * @throws NullPointerException without a record serializer
+     */
     public KafkaSink<T> build() {
+      if (guarantee == DeliveryGuarantee.EXACTLY_ONCE && transactionalIdPrefix == null) {
+        throw new IllegalStateException("EXACTLY_ONCE delivery guarantee requires a transactionIdPrefix to be set"
+            + " to provide unique transaction names across multiple KafkaSinks writing to the same Kafka cluster.");
+      }
       if (serializer == null) {
-        throw new IllegalStateException("no record serializer: call setRecordSerializer");
+        throw new NullPointerException("recordSerializer");
+      }
+      dev.ferry.v1.Partitioner place = partitioner;
+      if (serializer instanceof KafkaRecordSerializationSchemaBuilder.Built<?> b && b.fixedPartitioner()) {
+        if (partitionerSet && partitioner != dev.ferry.v1.Partitioner.PARTITIONER_FIXED) {
+          throw new IllegalStateException("the record serializer places records with FlinkFixedPartitioner,"
+              + " and setPartitioner picked another partitioner");
+        }
+        place = dev.ferry.v1.Partitioner.PARTITIONER_FIXED;
       }
       FerryEndpoint endpoint = endpoint();
       SinkSpec.Builder s = SinkSpec.newBuilder()
           .setDeliveryGuarantee(guarantee.proto)
-          .setTransactionalIdPrefix(transactionalIdPrefix)
-          .setPartitioner(partitioner)
+          .setTransactionalIdPrefix(transactionalIdPrefix == null ? "" : transactionalIdPrefix)
+          .setPartitioner(place)
           .putAllProperties(properties);
       if (bootstrapServers != null) {
         s.setCluster(Cluster.newBuilder().addAllBootstrapServers(bootstrapServers));

@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
 import java.util.Set;
+import java.util.regex.Pattern;
 
 /**
  * A Kafka source with the builder of Flink's KafkaSource; the connector runs in the ferry server.
@@ -41,12 +42,17 @@ public final class KafkaSource<T> {
   private final JobCheckpoints job;
 
   private KafkaSource(Builder<T> b, SourceSpec spec, FerryEndpoint endpoint) {
+    this(spec, b.deserializer, b.readerIndex, b.parallelism, endpoint, b.jobCheckpoints());
+  }
+
+  private KafkaSource(SourceSpec spec, KafkaRecordDeserializationSchema<T> deserializer, int readerIndex,
+      int parallelism, FerryEndpoint endpoint, JobCheckpoints job) {
     this.spec = spec;
-    this.deserializer = b.deserializer;
-    this.readerIndex = b.readerIndex;
-    this.parallelism = b.parallelism;
+    this.deserializer = deserializer;
+    this.readerIndex = readerIndex;
+    this.parallelism = parallelism;
     this.endpoint = endpoint;
-    this.job = b.jobCheckpoints();
+    this.job = job;
   }
 
   public static <T> Builder<T> builder() {
@@ -59,11 +65,38 @@ public final class KafkaSource<T> {
   }
 
   /**
+   * This source with another watermark strategy: what Flink's {@code env.fromSource(source,
+   * strategy, name)} gives a source, for code that builds the source first and picks the strategy
+   * where it reads it. The same as {@link Builder#setWatermarkStrategy} on the builder.
+   *
+   * @param strategy the strategy
+   * @return a source like this one whose readers have {@code strategy}'s watermarks
+   */
+  public KafkaSource<T> withWatermarkStrategy(WatermarkStrategy<?> strategy) {
+    Objects.requireNonNull(strategy, "strategy");
+    SourceSpec s = spec.toBuilder().setWatermarkStrategy(strategy.toProto()).build();
+    return new KafkaSource<>(s, deserializer, readerIndex, parallelism, endpoint, job);
+  }
+
+  /**
    * Opens a reader that starts from the starting offsets, or in a job ({@link Builder#setJob})
    * restores the newest completed checkpoint ferry keeps. Blocks until the server opened it.
    */
   public SourceReader<T> open() {
-    return open(null);
+    return open((SourceState) null);
+  }
+
+  /**
+   * Opens a reader that restores a state saved as bytes ({@code state.toByteArray()} of
+   * {@link SourceReader#checkpoint}, or the union of all readers' states); null or empty starts from
+   * the starting offsets.
+   *
+   * @param restore the serialized {@link SourceState}
+   * @return the reader
+   * @throws IllegalArgumentException for bytes that are not a SourceState, and as {@link #open(SourceState)}
+   */
+  public SourceReader<T> open(byte[] restore) {
+    return open(restore == null || restore.length == 0 ? null : FerryEndpoint.parseState(restore, SourceState.parser(), "SourceState"));
   }
 
   /**
@@ -116,20 +149,79 @@ public final class KafkaSource<T> {
       return setTopics(Arrays.asList(topics));
     }
 
+    /**
+     * Subscribes to these topics.
+     *
+     * @throws IllegalStateException when a subscription is set already (Flink's message)
+     */
     public Builder<T> setTopics(List<String> topics) {
+      ensureSubscriberIsNull("topics");
       this.topics = List.copyOf(topics);
       return this;
     }
 
-    /** A Go RE2 pattern matched against whole topic names by the server. */
+    /**
+     * Subscribes to the topics whose whole names match, now and (with partition discovery) later.
+     * The server matches with Go's RE2: Java's syntax without lookaround and backreferences.
+     *
+     * @throws IllegalStateException when a subscription is set already (Flink's message)
+     */
     public Builder<T> setTopicPattern(String topicPattern) {
+      ensureSubscriberIsNull("topic pattern");
       this.topicPattern = Objects.requireNonNull(topicPattern, "topicPattern");
       return this;
     }
 
+    /**
+     * Flink's {@code setTopicPattern(Pattern)}: the pattern's text, matched by the server as
+     * {@link #setTopicPattern(String)} says. The flags CASE_INSENSITIVE, MULTILINE, DOTALL and
+     * COMMENTS become RE2's inline {@code (?i)}, {@code (?m)}, {@code (?s)}; others are refused.
+     *
+     * @throws IllegalArgumentException for flags RE2 does not have
+     * @throws IllegalStateException when a subscription is set already (Flink's message)
+     */
+    public Builder<T> setTopicPattern(Pattern topicPattern) {
+      Objects.requireNonNull(topicPattern, "topicPattern");
+      int flags = topicPattern.flags();
+      StringBuilder inline = new StringBuilder();
+      if ((flags & Pattern.CASE_INSENSITIVE) != 0) {
+        inline.append('i');
+      }
+      if ((flags & Pattern.MULTILINE) != 0) {
+        inline.append('m');
+      }
+      if ((flags & Pattern.DOTALL) != 0) {
+        inline.append('s');
+      }
+      int other = flags & ~(Pattern.CASE_INSENSITIVE | Pattern.MULTILINE | Pattern.DOTALL | Pattern.UNICODE_CASE);
+      if (other != 0) {
+        throw new IllegalArgumentException("the server matches topic patterns with RE2, which has no"
+            + " equivalent of java.util.regex flags 0x" + Integer.toHexString(other));
+      }
+      return setTopicPattern(inline.length() == 0 ? topicPattern.pattern()
+          : "(?" + inline + ")" + topicPattern.pattern());
+    }
+
+    /**
+     * Subscribes to these partitions.
+     *
+     * @throws IllegalStateException when a subscription is set already (Flink's message)
+     */
     public Builder<T> setPartitions(Set<TopicPartition> partitions) {
+      ensureSubscriberIsNull("partitions");
       this.partitions = Set.copyOf(partitions);
       return this;
+    }
+
+    private void ensureSubscriberIsNull(String attemptingSubscribeMode) {
+      String subscriber = topics != null ? "TopicListSubscriber"
+          : topicPattern != null ? "TopicPatternSubscriber"
+          : partitions != null ? "PartitionSetSubscriber" : null;
+      if (subscriber != null) {
+        throw new IllegalStateException(String.format(
+            "Cannot use %s for consumption because a %s is already set for consumption.",
+            attemptingSubscribeMode, subscriber));
+      }
     }
 
     public Builder<T> setGroupId(String groupId) {
@@ -214,16 +306,37 @@ public final class KafkaSource<T> {
       return this;
     }
 
+    /**
+     * The source, after Flink's checks of {@code KafkaSourceBuilder.build()}, with its messages: a
+     * subscription and a deserializer are required (NullPointerException), and a group id
+     * ({@link #setGroupId} or the property group.id) when offsets are committed by an explicit
+     * {@code enable.auto.commit=true} or {@code commit.offsets.on.checkpoint=true}, or read with
+     * {@link OffsetsInitializer#committedOffsets} (IllegalStateException). Bootstrap servers are not
+     * required: without them the server's default cluster is read. The server checks the rest when
+     * a reader opens.
+     *
+     * @return the source
+     * @throws NullPointerException without a subscription or a deserializer
+     * @throws IllegalStateException without a group id where one is needed
+     */
     public KafkaSource<T> build() {
+      if (topics == null && topicPattern == null && partitions == null) {
+        throw new NullPointerException(
+            "No subscribe mode is specified, should be one of topics, topic pattern and partition set.");
+      }
       if (deserializer == null) {
-        throw new IllegalStateException("no deserializer: call setDeserializer");
+        throw new NullPointerException("Deserialization schema is required but not provided.");
+      }
+      boolean hasGroup = !groupId.isEmpty() || properties.containsKey("group.id");
+      if (!hasGroup && (Boolean.parseBoolean(properties.get("enable.auto.commit"))
+          || Boolean.parseBoolean(properties.get("commit.offsets.on.checkpoint")))) {
+        throw new IllegalStateException("Property group.id is required when offset commit is enabled");
+      }
+      if (!hasGroup && (isCommitted(startingOffsets) || isCommitted(stoppingOffsets))) {
+        throw new IllegalStateException(
+            "Property group.id is required when using committed offset for offsets initializer");
       }
       FerryEndpoint endpoint = endpoint();
-      int subs = (topics != null ? 1 : 0) + (topicPattern != null ? 1 : 0) + (partitions != null ? 1 : 0);
-      if (subs != 1) {
-        throw new IllegalStateException(
-            "exactly one of setTopics, setTopicPattern and setPartitions is required, " + subs + " set");
-      }
       SourceSpec.Builder s = SourceSpec.newBuilder().setGroupId(groupId).setBoundedness(boundedness);
       if (bootstrapServers != null) {
         s.setCluster(Cluster.newBuilder().addAllBootstrapServers(bootstrapServers));
@@ -250,6 +363,10 @@ public final class KafkaSource<T> {
       }
       s.putAllProperties(properties);
       return new KafkaSource<>(this, s.build(), endpoint);
+    }
+
+    private static boolean isCommitted(OffsetsInitializer init) {
+      return init != null && init.toProto().hasCommitted();
     }
   }
 }

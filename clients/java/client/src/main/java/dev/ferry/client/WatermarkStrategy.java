@@ -16,9 +16,21 @@ import java.util.Objects;
  * Flink code such as {@code WatermarkStrategy.<Event>forBoundedOutOfOrderness(d)} compile unchanged;
  * it plays no part in ferry.
  *
+ * <p>A strategy of your own (Flink's {@code new CustomWatermarkStrategy()}) cannot run its own
+ * generator here, as the server makes the watermarks; it can be a subclass that names one of the
+ * server's strategies, so that code passing it compiles unchanged:
+ *
+ * <pre>{@code
+ * class CustomWatermarkStrategy extends WatermarkStrategy<Event> {
+ *   CustomWatermarkStrategy() {
+ *     super(WatermarkStrategy.forBoundedOutOfOrderness(Duration.ofSeconds(5)));
+ *   }
+ * }
+ * }</pre>
+ *
  * @param <T> the element type of the source; unused
  */
-public final class WatermarkStrategy<T> {
+public class WatermarkStrategy<T> {
   private final WatermarkKind kind;
   private final long maxOutOfOrdernessMs;
   private final Long idleTimeoutMs;
@@ -27,6 +39,15 @@ public final class WatermarkStrategy<T> {
     this.kind = kind;
     this.maxOutOfOrdernessMs = maxOutOfOrdernessMs;
     this.idleTimeoutMs = idleTimeoutMs;
+  }
+
+  /**
+   * For a strategy of your own that is one of the server's: a copy of {@code strategy}.
+   *
+   * @param strategy the server's strategy this one is
+   */
+  protected WatermarkStrategy(WatermarkStrategy<?> strategy) {
+    this(Objects.requireNonNull(strategy, "strategy").kind, strategy.maxOutOfOrdernessMs, strategy.idleTimeoutMs);
   }
 
   /**
@@ -83,7 +104,7 @@ public final class WatermarkStrategy<T> {
   }
 
   /** The wire form (the SourceSpec's watermark_strategy). */
-  public dev.ferry.v1.WatermarkStrategy toProto() {
+  public final dev.ferry.v1.WatermarkStrategy toProto() {
     dev.ferry.v1.WatermarkStrategy.Builder b = dev.ferry.v1.WatermarkStrategy.newBuilder()
         .setKind(kind)
         .setMaxOutOfOrdernessMs(maxOutOfOrdernessMs);

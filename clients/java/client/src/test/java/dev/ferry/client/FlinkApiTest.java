@@ -339,7 +339,8 @@ class FlinkApiTest {
     }
     awaitCommitted(committedReader, first);
 
-    try (SinkWriter<String> w = sink.open(pendingState)) {
+    // restored from the state's bytes, as a program that stored them does
+    try (SinkWriter<String> w = sink.open(pendingState.toByteArray())) {
       assertEquals(1, w.opened().getRestoredTransactions(), "transactions committed by the restore");
     }
     List<String> both = new ArrayList<>(first);
@@ -412,7 +413,9 @@ class FlinkApiTest {
     List<String> afterRestore = new ArrayList<>();
     int remaining = written.size() - beforeCheckpoint.size();
     for (int index = 0; index < 2; index++) {
-      try (SourceReader<String> reader = restoreSource(topic, bounded, index, 2).open(state)) {
+      // reader 0 restores the state, reader 1 its bytes, as a program that stored them does
+      KafkaSource<String> restored = restoreSource(topic, bounded, index, 2);
+      try (SourceReader<String> reader = index == 0 ? restored.open(state) : restored.open(state.toByteArray())) {
         if (bounded) {
           reader.forEach(r -> afterRestore.add(r.value()));
           continue;
@@ -466,7 +469,8 @@ class FlinkApiTest {
     assertThrows(IllegalArgumentException.class,
         () -> KafkaSource.<String>builder().setReader(2, 2));
     assertNotNull(OffsetsInitializer.earliest().toProto());
-    assertThrows(IllegalStateException.class, () -> KafkaSink.<String>builder()
+    assertThrows(NullPointerException.class, () -> KafkaSink.<String>builder()
         .setFerryChannel(channel).build());
+    assertThrows(IllegalArgumentException.class, () -> sourceBuilder("t").build().open(new byte[] {(byte) 0xff}));
   }
 }
