@@ -23,12 +23,7 @@ final class KafkaInterop {
    */
   static <V> KafkaRecordDeserializationSchema<V> valueOnly(Class<?> deserializerClass, Map<String, String> config) {
     requireKafka(deserializerClass);
-    Deserializer<?> d = instantiate(deserializerClass, Deserializer.class);
-    if (d instanceof Configurable c) {
-      c.configure(config);
-    } else {
-      d.configure(config, false);
-    }
+    Deserializer<?> d = configure(instantiate(deserializerClass, Deserializer.class), config, false);
     @SuppressWarnings("unchecked")
     Deserializer<V> typed = (Deserializer<V>) d;
     return r -> typed.deserialize(r.getTopic(), r.hasValue() ? r.getValue().toByteArray() : null);
@@ -41,15 +36,25 @@ final class KafkaInterop {
   static <T> KafkaRecordSerializationSchemaBuilder.TopicSerializer<T> serializer(
       Class<?> serializerClass, Map<String, String> config, boolean isKey) {
     requireKafka(Objects.requireNonNull(serializerClass, "serializer class"));
-    Serializer<?> s = instantiate(serializerClass, Serializer.class);
-    if (s instanceof Configurable c) {
-      c.configure(config);
-    } else {
-      s.configure(config, isKey);
-    }
+    Serializer<?> s = configure(instantiate(serializerClass, Serializer.class), config, isKey);
     @SuppressWarnings("unchecked")
     Serializer<T> typed = (Serializer<T>) s;
     return typed::serialize;
+  }
+
+  /**
+   * Configures a serializer or deserializer as Flink does: a {@link Configurable} with the
+   * configuration, otherwise {@code configure(config, isKey)}.
+   */
+  private static <X> X configure(X serde, Map<String, String> config, boolean isKey) {
+    if (serde instanceof Configurable c) {
+      c.configure(config);
+    } else if (serde instanceof Deserializer<?> d) {
+      d.configure(config, isKey);
+    } else {
+      ((Serializer<?>) serde).configure(config, isKey);
+    }
+    return serde;
   }
 
   /** A ferry header from a Kafka {@code Header}, or null when {@code o} is none. */
