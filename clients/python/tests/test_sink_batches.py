@@ -81,11 +81,11 @@ def scripted() -> Iterator[Tuple[ScriptedSink, grpc.Channel]]:
         yield servicer, channel
 
 
-def _raw(topic: str = TOPIC) -> KafkaRecordSerializationSchemaBuilder[Any]:
+def _raw(topic: str = TOPIC, value: Any = None) -> KafkaRecordSerializationSchemaBuilder[Any]:
     return (
         KafkaRecordSerializationSchema.builder()
         .set_topic(topic)
-        .set_value_serialization_schema(RawBytesSchema())
+        .set_value_serialization_schema(value if value is not None else RawBytesSchema())
     )
 
 
@@ -197,14 +197,12 @@ def _bad_headers(value: bytes) -> Iterable[Tuple[str, Optional[bytes]]]:
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: _raw().set_value_serialization_schema(_Failing()).build(),
-        lambda: _raw()
-        .set_value_serialization_schema(_Failing())
+        lambda: _raw(value=_Failing()).build(),
+        lambda: _raw(value=_Failing())
         .set_key_serialization_schema(RawBytesSchema())
         .build(),
-        lambda: _raw().set_value_serialization_schema(_Failing()).set_headers_provider(_bad_headers).build(),
-        lambda: _raw()
-        .set_value_serialization_schema(_Failing())
+        lambda: _raw(value=_Failing()).set_headers_provider(_bad_headers).build(),
+        lambda: _raw(value=_Failing())
         .set_topic_selector(lambda v: None if v == b"no-topic" else TOPIC)  # type: ignore[arg-type, return-value]
         .build(),
     ],

@@ -426,11 +426,8 @@ def _take(reader: SourceReader[Optional[str]], at_most: int) -> List[str]:
     """Up to at_most values, polling until none comes for a second."""
     out: List[str] = []
     while len(out) < at_most:
-        try:
-            records = reader.poll(at_most - len(out), timeout=1.0)
-        except FerryError as err:
-            if err.code != grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise
+        records = reader.poll(at_most - len(out), timeout=1.0)
+        if not records:
             break
         out.extend(r.value for r in records if r.value is not None)
     return out

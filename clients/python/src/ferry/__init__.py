@@ -19,6 +19,7 @@ from typing import Optional, Sequence, Tuple, Union
 import grpc
 
 from ferry import _security, v1
+from ferry._address import ADDRESS_ENV, DEFAULT_ADDRESS, default_address
 
 __version__ = "0.1.0"
 
@@ -27,7 +28,7 @@ ChannelOption = Tuple[str, Union[str, int]]
 
 
 def connect(
-    address: str,
+    address: Optional[str] = None,
     *,
     credentials: Optional[grpc.ChannelCredentials] = None,
     options: Optional[Sequence[ChannelOption]] = None,
@@ -51,7 +52,9 @@ def connect(
                       cert_file="client.pem", key_file="client-key.pem")
 
     Args:
-        address: The server's ``host:port``.
+        address: The server's ``host:port``; None (the default) is
+            :func:`default_address`: ``$FERRY_ADDRESS``, else
+            ``127.0.0.1:50051``.
         credentials: gRPC channel credentials for anything the arguments
             below do not cover (then none of ``tls``, ``ca_file``,
             ``cert_file``, ``key_file`` may be given); ``None`` and none of
@@ -79,6 +82,8 @@ def connect(
         A channel to pass to ``ferry.v1.service_pb2_grpc.SourceServiceStub``
         or ``SinkServiceStub``, or to the builders' ``set_channel``.
     """
+    if address is None:
+        address = default_address()
     if not address:
         raise ValueError("address must be host:port, got an empty string")
     creds = _security.channel_credentials(
@@ -110,16 +115,21 @@ from ferry.flink import (  # noqa: E402
     KafkaRecordSerializationSchema,
     KafkaSink,
     KafkaSource,
+    KafkaTopicPartition,
     RawBytesSchema,
     SimpleStringSchema,
     SinkWriter,
     SourceReader,
+    TransactionNamingStrategy,
     WatermarkStrategy,
 )
 
 __all__ = [
     "__version__",
+    "ADDRESS_ENV",
+    "DEFAULT_ADDRESS",
     "connect",
+    "default_address",
     "v1",
     "flink",
     "CompletedCheckpoint",
@@ -133,9 +143,11 @@ __all__ = [
     "KafkaRecordSerializationSchema",
     "KafkaSink",
     "KafkaSource",
+    "KafkaTopicPartition",
     "RawBytesSchema",
     "SimpleStringSchema",
     "SinkWriter",
     "SourceReader",
+    "TransactionNamingStrategy",
     "WatermarkStrategy",
 ]

@@ -45,9 +45,17 @@ Design:
   the newest completed checkpoint (``restored_checkpoint_id``), on any
   ferry. The client keeps no state.
 * A stream that fails raises :class:`FerryError` with the gRPC status code
-  and message. The builders do not second-guess the server: a bad spec (for
-  example two subscriptions, or none) is reported by the server as
-  ``INVALID_ARGUMENT`` when the source or sink is opened.
+  and message. ``build()`` checks what Flink's ``build()`` checks, with
+  Flink's messages (ValueError): a subscription (one only), a group id where
+  offsets are committed or read, a transactional id prefix for EXACTLY_ONCE,
+  a record serializer; the server checks the rest (``INVALID_ARGUMENT`` when
+  the source or sink is opened).
+* The ferry server: ``set_ferry_address`` or ``set_channel``, else
+  ``$FERRY_ADDRESS``, else ``127.0.0.1:50051``.
+* PyFlink's names: ``KafkaTopicPartition``, ``KafkaOffsetsInitializer``,
+  ``KafkaOffsetResetStrategy``, ``SimpleStringSchema``, ``Duration``,
+  ``set_client_id_prefix``, ..., so that a PyFlink program's Kafka I/O ports
+  by changing its imports to ``ferry.flink``.
 
 The package's modules: :mod:`~ferry.flink.source` and
 :mod:`~ferry.flink.sink` (the builders and the sessions),
@@ -68,6 +76,7 @@ from ferry.flink.offsets import KafkaOffsetResetStrategy, KafkaOffsetsInitialize
 from ferry.flink.records import (
     IdleEvent,
     KafkaRecord,
+    KafkaTopicPartition,
     OffsetsCommittedEvent,
     SourceEvent,
     SplitFinishedEvent,
@@ -88,15 +97,17 @@ from ferry.flink.sink import (
     KafkaSink,
     KafkaSinkBuilder,
     SinkWriter,
+    TransactionNamingStrategy,
 )
 from ferry.flink.source import KafkaSource, KafkaSourceBuilder, SourceReader
-from ferry.flink.watermarks import WatermarkStrategy
+from ferry.flink.watermarks import Duration, WatermarkStrategy
 from ferry.v1 import sink_pb2, source_pb2
 
 __all__ = [
     "CompletedCheckpoint",
     "DeliveryGuarantee",
     "DeserializationSchema",
+    "Duration",
     "FerryError",
     "IdleEvent",
     "JobCoordinator",
@@ -110,6 +121,7 @@ __all__ = [
     "KafkaSinkBuilder",
     "KafkaSource",
     "KafkaSourceBuilder",
+    "KafkaTopicPartition",
     "OffsetsCommittedEvent",
     "RawBytesSchema",
     "SerializationSchema",
@@ -119,6 +131,7 @@ __all__ = [
     "SourceReader",
     "SplitFinishedEvent",
     "SplitsAddedEvent",
+    "TransactionNamingStrategy",
     "WatermarkEvent",
     "WatermarkStrategy",
 ]

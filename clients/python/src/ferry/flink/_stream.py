@@ -27,6 +27,7 @@ import grpc
 from google.protobuf.message import Message
 
 from ferry import _security, _tracing
+from ferry._address import default_address
 from ferry.flink.errors import FerryError
 from ferry.v1 import common_pb2, service_pb2_grpc
 
@@ -49,6 +50,12 @@ class _End:
 
 class _Close:
     pass
+
+
+class _NoMessage(FerryError):
+    """Nothing came from the server within a wait's timeout (the stream
+    itself is fine): FerryError(DEADLINE_EXCEEDED), which a poll with a
+    timeout turns into no records."""
 
 
 _CLOSE = _Close()
@@ -149,7 +156,7 @@ class _Stream(Generic[Req, Resp]):
             try:
                 item = self._responses.get(timeout=timeout)
             except queue.Empty:
-                raise FerryError(
+                raise _NoMessage(
                     grpc.StatusCode.DEADLINE_EXCEEDED,
                     f"no message from the ferry server within {timeout}s",
                 ) from None
@@ -240,9 +247,6 @@ class _Session(Generic[Req, Resp]):
             self._release()
 
 
-_NO_SERVER = "set_ferry_address(...) or set_channel(...) is required"
-
-
 class _Endpoint:
     """Where a built source or sink opens its sessions: the caller's channel,
     which every session shares and none closes, or else the address of a
@@ -293,12 +297,10 @@ class _Endpoint:
         """The channel for a session, and whether the session owns it."""
         if self.channel is not None:
             return self.channel, False
-        if self.address:
-            # Imported here: the ferry package imports this one last.
-            from ferry import connect
+        # Imported here: the ferry package imports this one last.
+        from ferry import connect
 
-            return connect(self.address, credentials=self.credentials), True
-        raise ValueError(_NO_SERVER)
+        return connect(self.address or default_address(), credentials=self.credentials), True
 
 
 class _Builder:
@@ -337,8 +339,15 @@ class _Builder:
             self.set_property(k, v)
         return self
 
+    def set_client_id_prefix(self: _BuilderT, prefix: str) -> _BuilderT:
+        """The prefix of the Kafka client id (the property ``client.id.prefix``)."""
+        return self.set_property("client.id.prefix", prefix)
+
     def set_ferry_address(self: _BuilderT, address: str) -> _BuilderT:
-        """The ferry server's host:port; each reader or writer opens and closes its own channel."""
+        """The ferry server's host:port; each reader or writer opens and
+        closes its own channel. Without this and without
+        :meth:`set_channel`: ``$FERRY_ADDRESS``, else ``127.0.0.1:50051``
+        (:func:`ferry.default_address`)."""
         self._address = address
         return self
 
@@ -371,10 +380,11 @@ class _Builder:
         return self
 
     def _endpoint(self) -> _Endpoint:
-        """Where the built source or sink opens sessions. Raises ValueError
-        when neither a channel nor an address is set, when TLS or a token is
-        set with a channel (which has its own credentials), and as
-        ``ferry.connect`` does for files and a token without TLS."""
+        """Where the built source or sink opens sessions: the channel, else
+        the address, else :func:`ferry.default_address` (read here). Raises
+        ValueError when TLS or a token is set with a channel (which has its
+        own credentials), and as ``ferry.connect`` does for files and a
+        token without TLS."""
         secured = self._tls is not None or self._token is not None
         if self._channel is not None:
             if secured:
@@ -383,20 +393,19 @@ class _Builder:
                     "set_channel carries its own credentials (ferry.connect(address, ca_file=..., token=...))"
                 )
             return _Endpoint(self._channel, None)
-        if not self._address:
-            raise ValueError(_NO_SERVER)
+        address = self._address or default_address()
         if not secured:
-            return _Endpoint(None, self._address)
+            return _Endpoint(None, address)
         tls = self._tls
         credentials = _security.channel_credentials(
-            self._address,
+            address,
             tls=True if tls is not None else None,
             ca_file=tls.ca_file if tls is not None else None,
             cert_file=tls.cert_file if tls is not None else None,
             key_file=tls.key_file if tls is not None else None,
             token=self._token,
         )
-        return _Endpoint(None, self._address, credentials)
+        return _Endpoint(None, address, credentials)
 
     def _fill_cluster(self, cluster: common_pb2.Cluster) -> None:
         """Fills the spec's cluster field (pass ``spec.cluster``) if a cluster

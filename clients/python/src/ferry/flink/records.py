@@ -4,11 +4,21 @@ and the converters from wire records."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, List, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Generic, List, NamedTuple, Optional, Tuple, TypeVar, Union
 
 from ferry.v1 import common_pb2
 
 T = TypeVar("T")
+
+
+class KafkaTopicPartition(NamedTuple):
+    """A partition of a topic (PyFlink's KafkaTopicPartition). A tuple
+    ``(topic, partition)``, so it equals, hashes and sorts like one: a set of
+    them, or of plain tuples, goes to ``set_partitions``, and either keys the
+    mapping of ``KafkaOffsetsInitializer.offsets``."""
+
+    topic: str
+    partition: int
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ DeserializationSchema and SerializationSchema)."""
 from __future__ import annotations
 
 import json
-from typing import Any, Optional, Protocol, TypeVar
+from typing import Any, Optional, Protocol, TypeVar, cast
 
 T_co = TypeVar("T_co", covariant=True)
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -23,13 +23,19 @@ class SerializationSchema(Protocol[T_contra]):
 
 
 class SimpleStringSchema:
-    """UTF-8 strings (Flink's SimpleStringSchema); a null is None."""
+    """UTF-8 strings (Flink's SimpleStringSchema).
+
+    It is typed ``str``, as Flink's is ``DeserializationSchema<String>``, so
+    a source with it is a ``KafkaSource[str]``. A tombstone (a record
+    without a value) still gives None, as Java's gives null (Flink's own
+    fails on one): check ``record.value is None`` where a topic has them."""
 
     def __init__(self, encoding: str = "utf-8") -> None:
         self.encoding = encoding
 
-    def deserialize(self, data: Optional[bytes]) -> Optional[str]:
-        return None if data is None else data.decode(self.encoding)
+    def deserialize(self, data: Optional[bytes]) -> str:
+        # None for a tombstone, which the str type does not say (see above).
+        return cast(str, None) if data is None else data.decode(self.encoding)
 
     def serialize(self, value: Optional[str]) -> Optional[bytes]:
         return None if value is None else value.encode(self.encoding)

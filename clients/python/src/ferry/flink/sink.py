@@ -41,6 +41,21 @@ class DeliveryGuarantee(enum.Enum):
     EXACTLY_ONCE = sink_pb2.DELIVERY_GUARANTEE_EXACTLY_ONCE
 
 
+class TransactionNamingStrategy(enum.Enum):
+    """How an EXACTLY_ONCE sink names its transactions (Flink 4.x's
+    TransactionNamingStrategy). ferry pools: each writer reuses a small pool
+    of transactional ids, ``{prefix}-{writer index}-{n}``, and a restore
+    aborts the prefix's lingering transactions by listing them (Flink's
+    POOLING with the LISTING abort strategy). INCREMENTING, a new id per
+    checkpoint, is not what ferry does and is refused."""
+
+    INCREMENTING = "INCREMENTING"
+    POOLING = "POOLING"
+
+
+# Flink's limit on a transactional id prefix, in UTF-8 bytes.
+_MAXIMUM_PREFIX_BYTES = 64000
+
 _PARTITIONERS = {
     "default": sink_pb2.PARTITIONER_DEFAULT,
     "fixed": sink_pb2.PARTITIONER_FIXED,
@@ -221,23 +236,34 @@ class KafkaRecordSerializationSchemaBuilder(Generic[T]):
         self._headers: Optional[Callable[[Any], Iterable[Tuple[str, Optional[bytes]]]]] = None
         self._timestamp: Optional[Callable[[Any], Optional[int]]] = None
 
+    # The key and value schemas may be set once; Flink's messages otherwise
+    # (ValueError). Unlike Flink's, a topic and a topic selector go together:
+    # the topic is then the sink's default topic, which records the selector
+    # sends there need not name.
+
     def set_topic(self, topic: str) -> "KafkaRecordSerializationSchemaBuilder[T]":
+        """The topic of every record (with :meth:`set_topic_selector`: the sink's default topic)."""
         self._topic = topic
         return self
 
     def set_topic_selector(self, selector: Callable[[T], str]) -> "KafkaRecordSerializationSchemaBuilder[T]":
+        """Picks each value's topic."""
         self._topic_selector = selector
         return self
 
     def set_key_serialization_schema(
         self, schema: SerializationSchema[T]
     ) -> "KafkaRecordSerializationSchemaBuilder[T]":
+        if self._key is not None:
+            raise ValueError("Key serializer already set.")
         self._key = schema
         return self
 
     def set_value_serialization_schema(
         self, schema: SerializationSchema[T]
     ) -> "KafkaRecordSerializationSchemaBuilder[T]":
+        if self._value is not None:
+            raise ValueError("Value serializer already set.")
         self._value = schema
         return self
 
@@ -248,11 +274,16 @@ class KafkaRecordSerializationSchemaBuilder(Generic[T]):
         self._partition = selector
         return self
 
-    def set_headers_provider(
+    def set_header_provider(
         self, provider: Callable[[T], Iterable[Tuple[str, Optional[bytes]]]]
     ) -> "KafkaRecordSerializationSchemaBuilder[T]":
+        """Each value's headers, ``(key, value)`` pairs in order (a None
+        value is a null header value); Flink's ``setHeaderProvider``."""
         self._headers = provider
         return self
+
+    set_headers_provider = set_header_provider
+    """The same as :meth:`set_header_provider` (ferry's earlier name)."""
 
     def set_timestamp_selector(
         self, selector: Callable[[T], Optional[int]]
@@ -262,10 +293,11 @@ class KafkaRecordSerializationSchemaBuilder(Generic[T]):
         return self
 
     def build(self) -> KafkaRecordSerializationSchema[T]:
+        """The schema; ValueError without a value schema or a topic (Flink's messages)."""
         if self._value is None:
-            raise ValueError("set_value_serialization_schema(...) is required")
+            raise ValueError("No value serializer is configured.")
         if self._topic is None and self._topic_selector is None:
-            raise ValueError("set_topic(...) or set_topic_selector(...) is required")
+            raise ValueError("No topic selector is configured.")
         return KafkaRecordSerializationSchema(
             self._topic,
             self._topic_selector,
@@ -362,7 +394,26 @@ class KafkaSinkBuilder(_Builder, Generic[T]):
         return self
 
     def set_transactional_id_prefix(self, prefix: str) -> "KafkaSinkBuilder[T]":
+        """Required for EXACTLY_ONCE: transactional ids are
+        ``{prefix}-{writer index}-{n}``. ValueError for a prefix over 64000
+        UTF-8 bytes (Flink's limit and message)."""
+        if len(prefix.encode()) > _MAXIMUM_PREFIX_BYTES:
+            raise ValueError(
+                "The configured prefix is too long and the resulting transactionalId might exceed "
+                "Kafka's transactionalIds size."
+            )
         self._prefix = prefix
+        return self
+
+    def set_transaction_naming_strategy(self, strategy: TransactionNamingStrategy) -> "KafkaSinkBuilder[T]":
+        """How EXACTLY_ONCE transactions are named (Flink 4.x): ferry pools
+        its transactional ids, so POOLING is taken (it changes nothing) and
+        INCREMENTING raises ValueError."""
+        if strategy is not TransactionNamingStrategy.POOLING:
+            raise ValueError(
+                "ferry names transactions from a pool of transactional ids per writer (POOLING, with "
+                f"lingering transactions found by listing); {strategy.name} is not supported"
+            )
         return self
 
     def set_partitioner(self, partitioner: str) -> "KafkaSinkBuilder[T]":
@@ -404,9 +455,19 @@ class KafkaSinkBuilder(_Builder, Generic[T]):
         return self
 
     def build(self) -> KafkaSink[T]:
-        endpoint = self._endpoint()
+        """The sink, after Flink's checks of ``KafkaSinkBuilder.build()``,
+        with its messages (ValueError): EXACTLY_ONCE needs a transactional id
+        prefix, and a record serializer is required. Unlike Flink, bootstrap
+        servers are not (the server's default cluster). The server checks
+        the rest when a writer opens."""
+        if self._guarantee is DeliveryGuarantee.EXACTLY_ONCE and self._prefix is None:
+            raise ValueError(
+                "EXACTLY_ONCE delivery guarantee requires a transactionIdPrefix to be set to provide "
+                "unique transaction names across multiple KafkaSinks writing to the same Kafka cluster."
+            )
         if self._serializer is None:
-            raise ValueError("set_record_serializer(...) is required")
+            raise ValueError("recordSerializer")
+        endpoint = self._endpoint()
         spec = sink_pb2.SinkSpec(
             delivery_guarantee=self._guarantee.value,
             partitioner=self._partitioner,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import (
     Any,
     Callable,
@@ -26,12 +27,13 @@ from typing import (
 import grpc
 
 from ferry.flink._job import JobSession, job_checkpoints, refuse_local_completion, refuse_restore_state
-from ferry.flink._stream import _Builder, _Endpoint, _Session, _stubs
+from ferry.flink._stream import _Builder, _Endpoint, _NoMessage, _Session, _stubs
 from ferry.flink.errors import FerryError
 from ferry.flink.offsets import KafkaOffsetsInitializer
 from ferry.flink.records import (
     IdleEvent,
     KafkaRecord,
+    KafkaTopicPartition,
     OffsetsCommittedEvent,
     SourceEvent,
     SplitFinishedEvent,
@@ -77,6 +79,17 @@ class KafkaSource(Generic[T]):
         out = source_pb2.SourceSpec()
         out.CopyFrom(self._spec)
         return out
+
+    def with_watermark_strategy(self, strategy: WatermarkStrategy) -> "KafkaSource[T]":
+        """This source with another watermark strategy: what Flink's
+        ``env.from_source(source, strategy, name)`` gives a source, for code
+        that builds the source first and picks the strategy where it reads
+        it. The same as :meth:`KafkaSourceBuilder.set_watermark_strategy`."""
+        spec = self.spec
+        spec.watermark_strategy.CopyFrom(strategy.to_proto())
+        return KafkaSource(
+            spec, self._deserializer, self._reader_index, self._parallelism, self._endpoint, self._job
+        )
 
     def open(
         self,
@@ -126,7 +139,25 @@ class KafkaSourceBuilder(_Builder, Generic[T]):
         self._parallelism = 1
         self._job: Optional[common_pb2.JobCheckpoints] = None
 
+    def _ensure_subscriber_is_none(self, attempting: str) -> None:
+        """Flink's check: one subscription per builder (ValueError with
+        Flink's message)."""
+        if self._topics is not None:
+            subscriber = "TopicListSubscriber"
+        elif self._topic_pattern is not None:
+            subscriber = "TopicPatternSubscriber"
+        elif self._partitions is not None:
+            subscriber = "PartitionSetSubscriber"
+        else:
+            return
+        raise ValueError(
+            f"Cannot use {attempting} for consumption because a {subscriber} is already set for consumption."
+        )
+
     def set_topics(self, *topics: Union[str, Iterable[str]]) -> "KafkaSourceBuilder[T]":
+        """Subscribes to these topics (names, or iterables of names).
+        ValueError when a subscription is set already (Flink's message)."""
+        self._ensure_subscriber_is_none("topics")
         names: List[str] = []
         for t in topics:
             if isinstance(t, str):
@@ -137,12 +168,18 @@ class KafkaSourceBuilder(_Builder, Generic[T]):
         return self
 
     def set_topic_pattern(self, pattern: str) -> "KafkaSourceBuilder[T]":
-        """A Go RE2 pattern matched against whole topic names."""
+        """A Go RE2 pattern matched against whole topic names. ValueError
+        when a subscription is set already (Flink's message)."""
+        self._ensure_subscriber_is_none("topic pattern")
         self._topic_pattern = pattern
         return self
 
     def set_partitions(self, partitions: Iterable[Tuple[str, int]]) -> "KafkaSourceBuilder[T]":
-        self._partitions = sorted(set(partitions))
+        """These partitions: PyFlink's :class:`KafkaTopicPartition` objects or
+        ``(topic, partition)`` tuples. ValueError when a subscription is set
+        already (Flink's message)."""
+        self._ensure_subscriber_is_none("partitions")
+        self._partitions = sorted({(t, p) for t, p in partitions})
         return self
 
     def set_group_id(self, group_id: str) -> "KafkaSourceBuilder[T]":
@@ -197,6 +234,28 @@ class KafkaSourceBuilder(_Builder, Generic[T]):
         return self
 
     def build(self) -> KafkaSource[T]:
+        """The source, after Flink's checks of ``KafkaSourceBuilder.build()``,
+        with its messages (ValueError): a subscription is required, and a
+        group id (:meth:`set_group_id` or the property ``group.id``) when
+        offsets are committed by an explicit ``enable.auto.commit`` or
+        ``commit.offsets.on.checkpoint`` of true, or read with
+        ``committed_offsets``. Unlike Flink, bootstrap servers are not
+        required (the server's default cluster) and the deserializer defaults
+        to :class:`RawBytesSchema`. The server checks the rest at open."""
+        if self._topics is None and self._topic_pattern is None and self._partitions is None:
+            raise ValueError(
+                "No subscribe mode is specified, should be one of topics, topic pattern and partition set."
+            )
+        has_group = bool(self._group_id) or "group.id" in self._properties
+        if not has_group and any(
+            self._properties.get(k, "").strip().lower() == "true"
+            for k in ("enable.auto.commit", "commit.offsets.on.checkpoint")
+        ):
+            raise ValueError("Property group.id is required when offset commit is enabled")
+        if not has_group and any(
+            init is not None and init.to_proto().HasField("committed") for init in (self._starting, self._stopping)
+        ):
+            raise ValueError("Property group.id is required when using committed offset for offsets initializer")
         endpoint = self._endpoint()
         spec = source_pb2.SourceSpec(boundedness=self._boundedness, properties=self._properties)
         self._fill_cluster(spec.cluster)
@@ -290,9 +349,9 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Jo
         return self.opened.bounded
 
     @property
-    def splits(self) -> List[Tuple[str, int]]:
-        """The (topic, partition) splits this reader owns at open."""
-        return [(s.topic, s.partition) for s in self.opened.splits]
+    def splits(self) -> List[KafkaTopicPartition]:
+        """The splits this reader owns at open (``(topic, partition)`` tuples)."""
+        return [KafkaTopicPartition(s.topic, s.partition) for s in self.opened.splits]
 
     # -- reading
     #
@@ -438,20 +497,28 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Jo
                 self._pending.popleft()
                 yield head
 
-    def poll(self, max_records: int = 500, timeout: Optional[float] = None) -> List[KafkaRecord[T]]:
-        """Up to max_records records that arrived (waits for at least one
-        server message when nothing is buffered); [] at the end of input.
+    def poll(
+        self, max_records: int = 500, timeout: Union[float, timedelta, None] = None
+    ) -> List[KafkaRecord[T]]:
+        """Up to max_records records that arrived, waiting for at least one
+        server message when nothing is buffered; [] at the end of a bounded
+        input (then :attr:`ended` is true).
 
-        ``timeout``: seconds to wait for that message, instead of the
-        session's timeout (of ``open``) for this call; as there, nothing
-        within it raises FerryError(DEADLINE_EXCEEDED). So a session may wait
-        long for barriers and briefly for records."""
+        ``timeout`` (seconds, or a ``timedelta``) bounds that wait as Java's
+        ``poll(Duration)`` does: when nothing came within it, ``poll``
+        returns [] and the session goes on, so an idle unbounded source
+        returns control to its caller. Without it (None) the wait takes the
+        session's timeout of ``open`` (forever without one), which raises
+        FerryError(DEADLINE_EXCEEDED) when it runs out. So a session may
+        wait long for barriers and briefly for records."""
         if timeout is None:
             return self._poll(max_records)
         session_timeout = self._timeout
-        self._timeout = timeout
+        self._timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
         try:
             return self._poll(max_records)
+        except _NoMessage:
+            return []
         finally:
             self._timeout = session_timeout
 
