@@ -37,6 +37,9 @@ for _ in $(seq 1 300); do
 done
 FERRY_ADDR=$(cat "$work/addr")
 export FERRY_ADDR
+# The client suites that start ferry processes of their own use this binary.
+FERRY_BIN=$(pwd)/bin/ferry
+export FERRY_BIN
 echo "ferry: serving on $FERRY_ADDR for the Python and Java suites (log: $ferry_log)"
 
 passed=0 failed=0 failures=()

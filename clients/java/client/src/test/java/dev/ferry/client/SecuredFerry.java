@@ -139,8 +139,12 @@ final class SecuredFerry implements AutoCloseable {
   private static String ferryBin() {
     String bin = System.getenv("FERRY_BIN");
     if (bin == null || bin.isBlank()) {
-      // Maven runs the tests in clients/java.
-      bin = Path.of(System.getProperty("user.dir")).resolve("../../bin/ferry").normalize().toString();
+      // Maven runs the tests in a module directory: find the repository root (the one with go.mod).
+      Path dir = Path.of(System.getProperty("user.dir")).toAbsolutePath();
+      while (dir.getParent() != null && !Files.exists(dir.resolve("go.mod"))) {
+        dir = dir.getParent();
+      }
+      bin = dir.resolve("bin/ferry").toString();
     }
     if (!Files.isExecutable(Path.of(bin))) {
       fail("no ferry binary at " + bin + " (set FERRY_BIN or build bin/ferry)");
