@@ -38,6 +38,9 @@ $(VENV)/.installed: clients/python/requirements-dev.txt clients/python/pyproject
 $(GRPCURL):
 	GOBIN=$(abspath $(CACHE)/bin) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
+.PHONY: grpcurl
+grpcurl: $(GRPCURL) ## install grpcurl (pinned) as .cache/bin/grpcurl, for the README's grpcurl session
+
 .PHONY: build
 build: ## build bin/ferry (bin/ferry --version prints git describe)
 	$(GO) build -ldflags "-X main.buildVersion=$$(git describe --tags --always --dirty 2>/dev/null || echo devel)" -o bin/ferry ./cmd/ferry
@@ -78,7 +81,7 @@ test: tools build ## start a real Kafka broker, run the Go, Python and Java test
 	test/kafka/with-kafka.sh test/run-tests.sh
 
 .PHONY: bench
-bench: build $(VENV)/.installed ## read and write throughput on a real broker, ratios to direct franz-go: reads from Go (1 and 3 readers), Python, Java; writes AT_LEAST_ONCE from Go, Python, Java and EXACTLY_ONCE from Go (vs franz-go txn); Python and Java through the generated stubs and through the Flink-style facades (-facade), each measured after 2 warm-up runs in its process (-client-warmups; the first run is reported too); barrier latency, ferry RSS; BENCH_ARGS="-n 50000" for a quick run
+bench: build $(VENV)/.installed ## read and write throughput on a real broker, ratios to direct franz-go: reads from Go (1 and 3 readers), Python, Java; writes AT_LEAST_ONCE from Go, Python, Java and EXACTLY_ONCE from Go (vs franz-go txn); Python and Java through the generated stubs and through the Flink-style facades (-facade), each measured after 2 warm-up runs in its process (-client-warmups; the first run is reported too); CPU-seconds per GB of ferry, client and broker and the one-core-per-stage ratio; barrier latency, ferry RSS; BENCH_ARGS="-n 50000" for a quick run, BENCH_ARGS="-pprof-dir DIR" for Go CPU profiles of ferry and of the Go client
 	mvn -q -B -f clients/java -pl bench -am -DskipTests -Dmaven.javadoc.skip -Dmaven.source.skip package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 	test/kafka/with-kafka.sh $(GO) run ./test/bench -repeat 3 \
 		-client "python=$(VPY) test/bench/client_read.py" \
