@@ -2,16 +2,31 @@
 # Usage: test/kafka/with-kafka.sh CMD [ARGS...]
 #
 # Starts a real single-node Apache Kafka broker (KRaft, combined
-# broker+controller) from jars resolved out of Maven Central, with four
-# listeners on loopback (PLAINTEXT, SASL_PLAINTEXT, SSL, SASL_SSL) and Kafka's
-# StandardAuthorizer, runs CMD with these variables exported, then stops the
-# broker:
+# broker+controller) from jars resolved out of Maven Central, with five
+# listeners on loopback (PLAINTEXT, SASL_PLAINTEXT, SSL, SASL_SSL, and GSSAPI:
+# SASL_PLAINTEXT with Kerberos against a KDC on loopback, Apache Kerby's, see
+# test/kafka/kdc) and Kafka's StandardAuthorizer, runs CMD with these
+# variables exported, then stops the broker and the KDC:
 #
 #   FERRY_TEST_KAFKA             PLAINTEXT bootstrap, e.g. 127.0.0.1:40123
 #   FERRY_TEST_KAFKA_SASL        SASL_PLAINTEXT bootstrap (PLAIN, SCRAM-SHA-256,
 #                                SCRAM-SHA-512; authentication required)
 #   FERRY_TEST_KAFKA_SSL         SSL bootstrap (TLS server auth only; the
 #                                certificate is for 127.0.0.1 and localhost)
+#   FERRY_TEST_KAFKA_GSSAPI      SASL_PLAINTEXT bootstrap with Kerberos (GSSAPI
+#                                only; the broker is kafka/127.0.0.1@FERRY.TEST)
+#                                against a KDC on loopback (Apache Kerby)
+#   FERRY_TEST_KRB5_CONF         its krb5.conf (realm FERRY.TEST, TCP only)
+#   FERRY_TEST_KRB5_REALM        FERRY.TEST
+#   FERRY_TEST_KRB5_PRINCIPAL    the clients' principal, ferry@FERRY.TEST (User:ferry,
+#                                a super user)
+#   FERRY_TEST_KRB5_KEYTAB       its keytab
+#   FERRY_TEST_KRB5_WRONG_KEYTAB a keytab of that principal with keys the KDC no
+#                                longer has
+#   FERRY_TEST_KRB5_GONE_KEYTAB  the keytab of gone@FERRY.TEST, a principal the
+#                                KDC no longer knows
+#   FERRY_TEST_KRB5_TICKET_LIFETIME  seconds tickets live (60; the GSSAPI
+#                                listener re-authenticates connections every 20 s)
 #   FERRY_TEST_KAFKA_SASL_SSL    SASL_SSL bootstrap (PLAIN, SCRAM-SHA-256,
 #                                SCRAM-SHA-512 over TLS that requires a client
 #                                certificate signed by the CA: the keystores)
@@ -133,6 +148,40 @@ if [[ "$(cat "$marker" 2>/dev/null || true)" != "$pom_sum" ]]; then
 fi
 classpath="$libs/*"
 
+# The KDC (Apache Kerby, test/kafka/kdc): its jars and TestKdc compiled once
+# into the cache, keyed by the checksum of its pom and source.
+kdc_home=$cache_dir/kerby-2.0.3
+kdc_sum=$(cat "$script_dir/kdc/pom.xml" "$script_dir/kdc/TestKdc.java" | cksum)
+if [[ "$(cat "$kdc_home/.complete" 2>/dev/null || true)" != "$kdc_sum" ]]; then
+  mkdir -p "$kdc_home"
+  if command -v flock >/dev/null; then
+    exec 9>"$kdc_home/.lock"
+    flock 9
+  fi
+  if [[ "$(cat "$kdc_home/.complete" 2>/dev/null || true)" != "$kdc_sum" ]]; then
+    command -v mvn >/dev/null || die "mvn not found (needed once to fetch Apache Kerby's jars)"
+    javac_bin=javac
+    [[ -x "$(dirname -- "$(command -v "$java_bin")")/javac" ]] && javac_bin=$(dirname -- "$(command -v "$java_bin")")/javac
+    command -v "$javac_bin" >/dev/null || die "javac not found (needed once to compile test/kafka/kdc/TestKdc.java)"
+    say "resolving Apache Kerby jars into $kdc_home ..."
+    staging=$(mktemp -d "$kdc_home/tmp.XXXXXX")
+    chmod 755 "$staging"
+    if ! mvn -q -B -f "$script_dir/kdc/pom.xml" dependency:copy-dependencies \
+      -DoutputDirectory="$staging/libs" -DincludeScope=runtime </dev/null >"$staging.log" 2>&1 ||
+      ! "$javac_bin" -cp "$staging/libs/*" -d "$staging/classes" "$script_dir/kdc/TestKdc.java" >>"$staging.log" 2>&1; then
+      tail -n 40 "$staging.log" >&2 || true
+      rm -rf "$staging"
+      die "resolving or compiling the test KDC failed (full output: $staging.log)"
+    fi
+    rm -f "$staging.log"
+    rm -rf "$kdc_home/libs" "$kdc_home/classes"
+    mv "$staging/libs" "$staging/classes" "$kdc_home/"
+    rm -rf "$staging"
+    printf '%s\n' "$kdc_sum" >"$kdc_home/.complete"
+  fi
+  if command -v flock >/dev/null; then exec 9>&-; fi
+fi
+
 # --- 2. cleanup: runs on every exit path ------------------------------------
 tmp=
 broker_pid=
@@ -141,6 +190,7 @@ broker_cds_new=
 watchdog_pid=
 helper_pid=
 stores_pid=
+kdc_pid=
 cmd_pid=
 signal_name=
 
@@ -188,6 +238,7 @@ cleanup() {
   if [[ -n "$broker_pid" ]]; then
     stop_pid "$broker_pid" 20 TERM || broker_killed=1
   fi
+  [[ -n "$kdc_pid" ]] && stop_pid "$kdc_pid" 5 TERM
   # First run: the broker JVM dumped its class-data-sharing archive on exit.
   if [[ -n "$broker_cds_new" && -s "$broker_cds_new" && -z "$broker_killed" ]]; then
     mv -f "$broker_cds_new" "$cds_dir/broker-$cds_gen.jsa"
@@ -223,6 +274,7 @@ jvm_opts=($heap_opts -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20
   -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
   -Dlog4j2.configurationFile="$script_dir/log4j2.properties"
   -Dkafka.logs.dir="$tmp"
+  -Djava.security.krb5.conf="$tmp/krb/krb5.conf"
   # Kafka turns the PEM key into an in-memory PKCS12 key entry, which the JDK
   # protects with 10000 PBKDF2 rounds (twice, ~0.25 s in a cold JVM): 1 will do.
   -Dkeystore.pkcs12.keyPbeIterationCount=1)
@@ -247,7 +299,7 @@ while True:
 # Bump cds_gen when the broker starts loading other classes (new listener
 # types, ...) so that existing caches dump fresh archives; older generations
 # are deleted then.
-readonly cds_gen=3 # 2: SASL_PLAINTEXT + SSL listeners, SCRAM at format time; 3: SASL_SSL, authorizer
+readonly cds_gen=4 # 4: GSSAPI listener; 2: SASL_PLAINTEXT + SSL listeners, SCRAM at format time; 3: SASL_SSL, authorizer
 # cds_opt NAME -> sets cds_opt (an -XX option, or empty) and cds_new.
 cds_opt() {
   cds_opt=
@@ -270,10 +322,10 @@ cds_check() { # NAME
   fi
 }
 
-free_ports() { # prints five distinct free loopback ports
+free_ports() { # prints six distinct free loopback ports
   python3 -c '
 import socket
-ss = [socket.socket() for _ in range(5)]
+ss = [socket.socket() for _ in range(6)]
 for s in ss:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in ss))
@@ -348,15 +400,15 @@ readonly sasl_user=ferry sasl_password=ferry-secret
 # The user without ACLs; a fresh password each run.
 readonly acl_user=alice acl_password=alice-secret-$(openssl rand -hex 6)
 
-write_config() { # port controller_port sasl_port ssl_port sasl_ssl_port
+write_config() { # port controller_port sasl_port ssl_port sasl_ssl_port gssapi_port
   local l
   cat >"$tmp/server.properties" <<EOF
 # Single-node KRaft test broker written by test/kafka/with-kafka.sh
 process.roles=broker,controller
 node.id=1
-listeners=PLAINTEXT://127.0.0.1:$1,CONTROLLER://127.0.0.1:$2,SASL_PLAINTEXT://127.0.0.1:$3,SSL://127.0.0.1:$4,SASL_SSL://127.0.0.1:$5
-advertised.listeners=PLAINTEXT://127.0.0.1:$1,SASL_PLAINTEXT://127.0.0.1:$3,SSL://127.0.0.1:$4,SASL_SSL://127.0.0.1:$5
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
+listeners=PLAINTEXT://127.0.0.1:$1,CONTROLLER://127.0.0.1:$2,SASL_PLAINTEXT://127.0.0.1:$3,SSL://127.0.0.1:$4,SASL_SSL://127.0.0.1:$5,GSSAPI://127.0.0.1:$6
+advertised.listeners=PLAINTEXT://127.0.0.1:$1,SASL_PLAINTEXT://127.0.0.1:$3,SSL://127.0.0.1:$4,SASL_SSL://127.0.0.1:$5,GSSAPI://127.0.0.1:$6
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,GSSAPI:SASL_PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 controller.quorum.voters=1@127.0.0.1:$2
@@ -384,6 +436,15 @@ listener.name.$l.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security
 EOF
   done
   cat >>"$tmp/server.properties" <<EOF
+
+# GSSAPI: SASL_PLAINTEXT with Kerberos only, the broker's principal from the
+# test KDC's keytab. Connections re-authenticate every 20 s (the session
+# lifetime also ends with the client's ticket), so sessions longer than a
+# ticket's lifetime need ticket renewal.
+listener.name.gssapi.sasl.enabled.mechanisms=GSSAPI
+listener.name.gssapi.sasl.kerberos.service.name=kafka
+listener.name.gssapi.gssapi.sasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true storeKey=true keyTab="$tmp/krb/broker.keytab" principal="$krb_broker";
+listener.name.gssapi.connections.max.reauth.ms=20000
 
 # SSL: server authentication only. (The truststore is unused with
 # client.auth=none; naming the CA spares parsing the JDK's cacerts.)
@@ -496,18 +557,47 @@ log_tail() {
   say "----- end of broker log ($log_file) -----"
 }
 
+readonly krb_realm=FERRY.TEST krb_lifetime=60
+readonly krb_broker=kafka/127.0.0.1@$krb_realm krb_client=$sasl_user@$krb_realm
+
+# The KDC (TestKdc) on loopback; it writes the keytabs, then "ready". The
+# krb5.conf is for both the broker JVM and Go's gokrb5 (TCP only).
+start_kdc() {
+  local kdc_port
+  read -r kdc_port _ < <(free_ports)
+  mkdir -p "$tmp/krb"
+  printf '%s\n' '[libdefaults]' "  default_realm = $krb_realm" '  udp_preference_limit = 1' \
+    '  dns_lookup_kdc = false' '  dns_lookup_realm = false' '' '[realms]' \
+    "  $krb_realm = {" "    kdc = 127.0.0.1:$kdc_port" '  }' >"$tmp/krb/krb5.conf"
+  "$java_bin" -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx128m \
+    -cp "$kdc_home/classes:$kdc_home/libs/*" TestKdc "$tmp/krb" "$krb_realm" "$kdc_port" "$krb_lifetime" \
+    "$krb_broker" "$krb_client" </dev/null >"$tmp/kdc.log" 2>&1 &
+  kdc_pid=$!
+}
+wait_kdc() {
+  local i
+  for ((i = 0; i < 300; i++)); do
+    [[ -e "$tmp/krb/ready" ]] && return 0
+    is_running "$kdc_pid" || break
+    sleep 0.1
+  done
+  cat "$tmp/kdc.log" >&2
+  die "the test KDC did not start (log above)"
+}
+
 t_start=$(now_us)
+start_kdc
 make_certs
 # The stores are for clients only: keytool runs while the broker starts.
 make_stores </dev/null >"$tmp/stores.log" 2>&1 &
 stores_pid=$!
 port=
 for attempt in 1 2 3; do
-  read -r port controller_port sasl_port ssl_port sasl_ssl_port < <(free_ports)
+  read -r port controller_port sasl_port ssl_port sasl_ssl_port gssapi_port < <(free_ports)
   rm -rf "$tmp/data"
-  write_config "$port" "$controller_port" "$sasl_port" "$ssl_port" "$sasl_ssl_port"
-  printf '===== attempt %d: PLAINTEXT 127.0.0.1:%s CONTROLLER 127.0.0.1:%s SASL_PLAINTEXT 127.0.0.1:%s SSL 127.0.0.1:%s SASL_SSL 127.0.0.1:%s\n' \
-    "$attempt" "$port" "$controller_port" "$sasl_port" "$ssl_port" "$sasl_ssl_port" >>"$log_file"
+  write_config "$port" "$controller_port" "$sasl_port" "$ssl_port" "$sasl_ssl_port" "$gssapi_port"
+  printf '===== attempt %d: PLAINTEXT 127.0.0.1:%s CONTROLLER 127.0.0.1:%s SASL_PLAINTEXT 127.0.0.1:%s SSL 127.0.0.1:%s SASL_SSL 127.0.0.1:%s GSSAPI 127.0.0.1:%s\n' \
+    "$attempt" "$port" "$controller_port" "$sasl_port" "$ssl_port" "$sasl_ssl_port" "$gssapi_port" >>"$log_file"
 
   # Short-lived JVM: C1 only and the serial GC start fastest.
   cds_opt format
@@ -529,6 +619,7 @@ for attempt in 1 2 3; do
   fi
   cds_check format
 
+  wait_kdc
   cds_opt broker
   broker_cds_new=$cds_new
   "$java_bin" ${cds_opt:+"$cds_opt"} "${jvm_opts[@]}" -cp "$classpath" \
@@ -554,7 +645,7 @@ for attempt in 1 2 3; do
   disown "$watchdog_pid"
 
   # In the background so that a SIGTERM to this script is handled at once.
-  wait_ready "$port" "$broker_pid" "$start_timeout" "$sasl_port" "$ssl_port" "$sasl_ssl_port" >"$tmp/wait.out" </dev/null &
+  wait_ready "$port" "$broker_pid" "$start_timeout" "$sasl_port" "$ssl_port" "$sasl_ssl_port" "$gssapi_port" >"$tmp/wait.out" </dev/null &
   helper_pid=$!
   ready=0
   wait "$helper_pid" || ready=$?
@@ -593,7 +684,7 @@ if [[ $stores_rc -ne 0 ]]; then
 fi
 rm -f "$tmp/stores.log"
 
-say "Apache Kafka $KAFKA_VERSION up on 127.0.0.1:$port (SASL_PLAINTEXT :$sasl_port, SSL :$ssl_port, SASL_SSL :$sasl_ssl_port) in $(since "$t_start")s (log: $log_file)"
+say "Apache Kafka $KAFKA_VERSION up on 127.0.0.1:$port (SASL_PLAINTEXT :$sasl_port, SSL :$ssl_port, SASL_SSL :$sasl_ssl_port, GSSAPI :$gssapi_port) in $(since "$t_start")s (log: $log_file)"
 
 # A script that restarts the broker on the same ports and data (for crash
 # tests that restart Kafka too): SIGTERM, wait, start again, wait until the
@@ -621,6 +712,14 @@ export FERRY_TEST_KAFKA=127.0.0.1:$port
 export FERRY_TEST_KAFKA_SASL=127.0.0.1:$sasl_port
 export FERRY_TEST_KAFKA_SSL=127.0.0.1:$ssl_port
 export FERRY_TEST_KAFKA_SASL_SSL=127.0.0.1:$sasl_ssl_port
+export FERRY_TEST_KAFKA_GSSAPI=127.0.0.1:$gssapi_port
+export FERRY_TEST_KRB5_CONF=$tmp/krb/krb5.conf
+export FERRY_TEST_KRB5_REALM=$krb_realm
+export FERRY_TEST_KRB5_PRINCIPAL=$krb_client
+export FERRY_TEST_KRB5_KEYTAB=$tmp/krb/client.keytab
+export FERRY_TEST_KRB5_WRONG_KEYTAB=$tmp/krb/wrong.keytab
+export FERRY_TEST_KRB5_GONE_KEYTAB=$tmp/krb/gone.keytab
+export FERRY_TEST_KRB5_TICKET_LIFETIME=$krb_lifetime
 export FERRY_TEST_KAFKA_CA=$tmp/tls/ca.pem
 export FERRY_TEST_KAFKA_USER=$sasl_user
 export FERRY_TEST_KAFKA_PASSWORD=$sasl_password
