@@ -107,9 +107,7 @@ func (s *Server) propertiesSpec(role kafkaconf.Role, cl connector.Cluster, princ
 		for k, v := range kafkaconf.ForRole(role, m) {
 			merged[k] = v
 			operatorSecurity = operatorSecurity || kafkaconf.IsSecurity(k)
-			if strings.HasSuffix(k, ".location") {
-				operatorFiles = append(operatorFiles, v)
-			}
+			operatorFiles = append(operatorFiles, kafkaconf.ServerFiles(k, v)...)
 		}
 	}
 	keys := make([]string, 0, len(props))

@@ -19,8 +19,9 @@ import (
 // here and in the options; no error message ever quotes them.
 type security struct {
 	protocol        string // PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
-	mechanism       string // PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+	mechanism       string // PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI
 	user, password  string
+	krb             kerberosSettings // GSSAPI: Krb5LoginModule, sasl.kerberos.*
 	jaasSet         bool
 	trust           store   // ssl.truststore.type, .location, .password
 	keys            store   // ssl.keystore.type, .location, .password
@@ -66,20 +67,37 @@ var securityTable = []Property{
 			}
 			return fmt.Errorf("must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, not %q", v)
 		}},
-	{Name: "sasl.mechanism", Roles: Consumer | Producer, Default: "PLAIN", Option: "kgo.SASL with plain.Auth or scram.Auth (SHA-256, SHA-512)",
+	{Name: "sasl.mechanism", Roles: Consumer | Producer, Default: "PLAIN", Option: "kgo.SASL with plain.Auth, scram.Auth (SHA-256, SHA-512) or kerberos.Auth (GSSAPI, on gokrb5)",
 		apply: func(v string, s *Settings) error {
 			switch v {
-			case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+			case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI":
 				s.sec.mechanism = v
 				return nil
 			}
-			return fmt.Errorf("must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, not %q", v)
+			return fmt.Errorf("must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI, not %q", v)
 		}},
-	{Name: "sasl.jaas.config", Roles: Consumer | Producer, Default: "(none)", Option: "the username and password of kgo.SASL (PlainLoginModule or ScramLoginModule); secret, never logged", Secret: true,
+	{Name: "sasl.jaas.config", Roles: Consumer | Producer, Default: "(none)", Option: "the username and password of kgo.SASL (PlainLoginModule or ScramLoginModule), or GSSAPI's Krb5LoginModule with useKeyTab=true keyTab=\"...\" principal=\"...\" (the keytab a file on the ferry server under --allow-file-dir) or useTicketCache=true [ticketCache=\"...\"]; secret, never logged", Secret: true,
 		apply: func(v string, s *Settings) error {
+			if l, ok, err := parseKrb5JAAS(v); ok {
+				s.sec.krb.login, s.sec.jaasSet = l, true
+				return err
+			}
 			_, user, pass, err := parseJAAS(v)
 			s.sec.user, s.sec.password, s.sec.jaasSet = user, pass, true
 			return err
+		}},
+	{Name: "sasl.kerberos.service.name", Roles: Consumer | Producer, Default: "kafka", Option: "kerberos.Auth.Service: the broker's Kerberos service, the first part of its principal (service/host@REALM); GSSAPI only",
+		apply: func(v string, s *Settings) error {
+			if v == "" || strings.ContainsAny(v, "/@ ") {
+				return fmt.Errorf("must be a Kerberos service name such as kafka, not %q", v)
+			}
+			s.sec.krb.serviceName = v
+			return nil
+		}},
+	{Name: "sasl.kerberos.krb5.conf", Roles: Consumer | Producer, Default: "/etc/krb5.conf ($KRB5_CONFIG)", Option: "the krb5 configuration (realms, KDCs) of the gokrb5 client, a file on the ferry server under --allow-file-dir (Java's -Djava.security.krb5.conf); GSSAPI only",
+		apply: func(v string, s *Settings) error {
+			s.sec.krb.krb5Conf = v
+			return nil
 		}},
 	{Name: "ssl.truststore.type", Roles: Consumer | Producer, Default: "PEM; a JKS or PKCS12 file is recognized by its content", Option: "PEM, JKS or PKCS12 (JKS and PKCS12 each open both, as in Java)",
 		apply: sslKey("ssl.truststore.type", storeType(trustStore))},
@@ -138,6 +156,15 @@ func (s *Settings) finishSecurity() (field string, err error) {
 		return "sasl.jaas.config", fmt.Errorf("needs security.protocol SASL_PLAINTEXT or SASL_SSL, not %s", proto)
 	case !useSASL && sec.mechanism != "":
 		return "sasl.mechanism", fmt.Errorf("needs security.protocol SASL_PLAINTEXT or SASL_SSL, not %s", proto)
+	case sec.mechanism != "GSSAPI" && sec.krb.login != nil:
+		return "sasl.jaas.config", errors.New("Krb5LoginModule needs sasl.mechanism=GSSAPI")
+	case sec.mechanism != "GSSAPI" && (sec.krb.serviceName != "" || sec.krb.krb5Conf != ""):
+		if sec.krb.serviceName != "" {
+			return "sasl.kerberos.service.name", errors.New("needs sasl.mechanism=GSSAPI")
+		}
+		return "sasl.kerberos.krb5.conf", errors.New("needs sasl.mechanism=GSSAPI")
+	case sec.mechanism == "GSSAPI" && sec.krb.login == nil && sec.jaasSet:
+		return "sasl.jaas.config", errors.New("sasl.mechanism=GSSAPI needs com.sun.security.auth.module.Krb5LoginModule, not a PLAIN or SCRAM login module")
 	case !useTLS && len(sec.sslKeysSet) > 0:
 		return sec.sslKeysSet[0], fmt.Errorf("needs security.protocol SSL or SASL_SSL, not %s", proto)
 	}
@@ -150,6 +177,10 @@ func (s *Settings) finishSecurity() (field string, err error) {
 			m = scram.Auth{User: sec.user, Pass: sec.password}.AsSha256Mechanism()
 		case "SCRAM-SHA-512":
 			m = scram.Auth{User: sec.user, Pass: sec.password}.AsSha512Mechanism()
+		case "GSSAPI":
+			if field, m, err = s.kerberosMechanism(); err != nil {
+				return field, err
+			}
 		}
 		s.Opts = append(s.Opts, kgo.SASL(m))
 	}

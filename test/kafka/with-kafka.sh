@@ -52,6 +52,9 @@
 #   FERRY_TEST_KAFKA_LOG         the broker's log file
 #   FERRY_TEST_KAFKA_CLASSPATH   "<libs>/*", to run Kafka's own CLI tools, e.g.
 #                                java -cp "$FERRY_TEST_KAFKA_CLASSPATH" org.apache.kafka.tools.TopicCommand ...
+#   FERRY_TEST_KAFKA_PID_FILE    file holding the broker process's pid (rewritten
+#                                by FERRY_TEST_KAFKA_RESTART), e.g. to read its
+#                                CPU time from /proc/PID/stat
 #
 # Exits with CMD's exit status (128+N if interrupted by signal N).
 #
@@ -730,6 +733,7 @@ export FERRY_TEST_KAFKA_STORE_PASSWORD=$store_password
 export FERRY_TEST_KAFKA_LOG=$log_file
 export FERRY_TEST_KAFKA_CLASSPATH=$classpath
 export FERRY_TEST_KAFKA_RESTART=$tmp/restart.sh
+export FERRY_TEST_KAFKA_PID_FILE=$tmp/broker.pid
 
 # Run CMD as a child (not exec) so the EXIT trap still stops the broker. It runs
 # in the background + `wait` so a signal to this script is acted on at once;
