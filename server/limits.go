@@ -141,8 +141,7 @@ func (s *Server) limitStream(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 	if !isSessionMethod(info.FullMethod) {
 		return next(srv, ss)
 	}
-	if n := s.pending.Add(1); n > int64(s.cfg.MaxPendingStreams) {
-		s.pending.Add(-1)
+	if !s.admitPending() {
 		err := status.Errorf(codes.ResourceExhausted,
 			"too many streams waiting for open: the limit of %d is reached (ferry serve --max-pending-streams); send open as the first message, at once",
 			s.cfg.MaxPendingStreams)
@@ -210,5 +209,21 @@ func (p *pendingStream) RecvMsg(m any) error {
 		return status.Errorf(codes.DeadlineExceeded,
 			"no open within the open deadline of %s (ferry serve --open-timeout): the first message of a stream must be open, sent at once",
 			p.srv.cfg.OpenTimeout)
+	}
+}
+
+// admitPending counts one more stream waiting for open unless the limit is
+// reached. The count never goes past the limit, not even for a moment, so
+// that Usage never reports more pending streams than are allowed.
+func (s *Server) admitPending() bool {
+	limit := int64(s.cfg.MaxPendingStreams)
+	for {
+		n := s.pending.Load()
+		if n >= limit {
+			return false
+		}
+		if s.pending.CompareAndSwap(n, n+1) {
+			return true
+		}
 	}
 }
