@@ -304,9 +304,13 @@ func (s *Source) DeliveredRecords(recs []*kgo.Record) {
 	}
 	s.stats.delivered(recs)
 	now := time.Now()
-	for _, r := range recs {
-		if st := s.positions[source.TopicPartition{Topic: r.Topic, Partition: r.Partition}]; st != nil {
-			st.Next = r.Offset + 1
+	for i, r := range recs {
+		// Records come in runs of one partition: its position moves to
+		// the end of each run, one map lookup a run rather than a record.
+		if i+1 == len(recs) || recs[i+1].Partition != r.Partition || recs[i+1].Topic != r.Topic {
+			if st := s.positions[source.TopicPartition{Topic: r.Topic, Partition: r.Partition}]; st != nil {
+				st.Next = r.Offset + 1
+			}
 		}
 		if s.watermarks != nil {
 			s.watermarks.OnRecord(r.Topic, r.Partition, r.Timestamp.UnixMilli(), now)

@@ -152,3 +152,44 @@ func TestSourceStatsSession(t *testing.T) {
 		t.Fatalf("after the commit: %+v", st)
 	}
 }
+
+// TestDeliveredRecordsMoveEachSplitToItsLastRecord: records of several
+// partitions, interleaved within one delivery, move each split's position
+// (what a checkpoint saves) past its own last record, not another's.
+func TestDeliveredRecordsMoveEachSplitToItsLastRecord(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	settings, err := kafkaconf.Parse(kafkaconf.Consumer, nil, kafkaconf.Files{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenSource(ctx, NewRegistry(Limits{}), source.Config{Cluster: connector.Cluster{BootstrapServers: c.ListenAddrs()},
+		Topics: []string{"t"}, Parallelism: 1, Settings: settings}, SourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// The session has its three splits from the start (parallelism 1),
+	// each at offset 0.
+	rec := func(p int32, off int64) *kgo.Record { return &kgo.Record{Topic: "t", Partition: p, Offset: off} }
+	s.DeliveredRecords([]*kgo.Record{rec(0, 0), rec(0, 1), rec(1, 5), rec(0, 2), rec(1, 6), rec(1, 7), rec(0, 3)})
+	s.DeliveredRecords([]*kgo.Record{rec(1, 8)})
+	states, err := s.Checkpoint(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int32]int64{0: 4, 1: 9, 2: 0}
+	if len(states) != len(want) {
+		t.Fatalf("checkpoint states %+v, want 3", states)
+	}
+	for _, st := range states {
+		if st.Next != want[st.Partition] {
+			t.Errorf("partition %d: next offset %d, want %d (states %+v)", st.Partition, st.Next, want[st.Partition], states)
+		}
+	}
+}

@@ -206,6 +206,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := limits.apply(&cfg, set, fc.Limits); err != nil {
 		return err
 	}
+	budget := cfg.MemoryBudget
+	if budget == 0 {
+		budget = server.DefaultMemoryBudget
+	}
+	chooseGC(budget, os.Getenv).apply(log)
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
