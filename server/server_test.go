@@ -170,13 +170,25 @@ func TestShutdownEndsOpenStreamsWithUnavailable(t *testing.T) {
 }
 
 func TestHealthIsNotServingUntilKafkaAnswers(t *testing.T) {
-	// A port nothing listens on: the health check must not claim SERVING.
+	// A "broker" that hangs up on every connection: the health check must
+	// not claim SERVING. The port stays ours for the whole test (a port
+	// merely closed could be taken by another test's in-process broker,
+	// which would answer).
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer lis.Close()
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
 	dead := lis.Addr().String()
-	lis.Close()
 	srv, err := New(Config{
 		Clusters:       map[string]connector.Cluster{"default": {BootstrapServers: []string{dead}}},
 		HealthInterval: 100 * time.Millisecond,
