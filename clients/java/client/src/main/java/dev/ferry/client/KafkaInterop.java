@@ -26,7 +26,8 @@ final class KafkaInterop {
     Deserializer<?> d = configure(instantiate(deserializerClass, Deserializer.class), config, false);
     @SuppressWarnings("unchecked")
     Deserializer<V> typed = (Deserializer<V>) d;
-    return r -> typed.deserialize(r.getTopic(), r.hasValue() ? r.getValue().toByteArray() : null);
+    ValueOnlyDeserializer<V> vd = typed::deserialize;
+    return vd;
   }
 
   /**

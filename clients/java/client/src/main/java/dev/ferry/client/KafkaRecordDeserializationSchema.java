@@ -28,7 +28,8 @@ public interface KafkaRecordDeserializationSchema<T> {
    */
   static <T> KafkaRecordDeserializationSchema<T> valueOnly(DeserializationSchema<T> schema) {
     Objects.requireNonNull(schema, "schema");
-    return r -> schema.deserialize(r.hasValue() ? r.getValue().toByteArray() : null);
+    ValueOnlyDeserializer<T> d = (topic, value) -> schema.deserialize(value);
+    return d;
   }
 
   /**
