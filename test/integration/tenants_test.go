@@ -3,7 +3,9 @@ package integration
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -298,12 +300,15 @@ func TestPolicyAllowsAndDeniesEachResourceKind(t *testing.T) {
 	// Reflection follows the policy: admin only.
 	refl := func(f *ferry) *status.Status {
 		stream, err := reflectionpb.NewServerReflectionClient(f.conn).ServerReflectionInfo(testContext(t))
-		if err == nil {
-			err = stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}})
+		if err != nil {
+			return status.Convert(err)
 		}
-		if err == nil {
-			_, err = stream.Recv()
+		// Send reports io.EOF when the server has already ended the
+		// stream (a denial can come first); the status is Recv's.
+		if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil && !errors.Is(err, io.EOF) {
+			return status.Convert(err)
 		}
+		_, err = stream.Recv()
 		return status.Convert(err)
 	}
 	wantDenied(t, "reflection", refl(fa), `principal "team-a"`, "ServerReflection")
