@@ -13,7 +13,7 @@ import pickle
 import queue
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import grpc
 import pytest
@@ -361,3 +361,263 @@ def test_a_reader_not_iterated_buffers_a_bounded_number_of_messages(
         for i in range(total):
             rec = next(it)
             assert (rec.offset, rec.value[:1] if rec.value else None) == (i, chr(65 + i % 26))
+
+
+# -- records that iteration reads lazily
+
+_FIELDS = ("topic", "partition", "offset", "timestamp", "timestamp_type", "key", "headers", "leader_epoch")
+
+
+def _wire(
+    topic: str,
+    partition: int,
+    offset: int,
+    timestamp_ms: int,
+    timestamp_type: int,
+    key: Optional[bytes],
+    value: Optional[bytes],
+    headers: Sequence[Tuple[str, Optional[bytes]]],
+    leader_epoch: int,
+) -> common_pb2.Record:
+    rec = common_pb2.Record(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp_ms=timestamp_ms,
+        timestamp_type=timestamp_type,  # type: ignore[arg-type]
+        leader_epoch=leader_epoch,
+    )
+    if key is not None:
+        rec.key = key
+    if value is not None:
+        rec.value = value
+    for k, v in headers:
+        h = rec.headers.add(key=k)
+        if v is not None:
+            h.value = v
+    return rec
+
+
+# Wire records of every kind of field, and the KafkaRecord each must read as
+# (with the default RawBytesSchema).
+_KINDS: List[Tuple[common_pb2.Record, KafkaRecord[Optional[bytes]]]] = [
+    (
+        _wire("t", 1, 5, 1000, common_pb2.TIMESTAMP_TYPE_CREATE_TIME, b"k", b"v", [("a", None), ("b", b""), ("c", b"x")], 3),
+        KafkaRecord("t", 1, 5, 1000, "CreateTime", b"k", b"v", [("a", None), ("b", b""), ("c", b"x")], 3),
+    ),
+    (
+        _wire("t", 0, 6, 1001, common_pb2.TIMESTAMP_TYPE_LOG_APPEND_TIME, b"", b"", [], -1),
+        KafkaRecord("t", 0, 6, 1001, "LogAppendTime", b"", b"", [], -1),
+    ),
+    (
+        _wire("other", 2, 7, 0, common_pb2.TIMESTAMP_TYPE_UNSPECIFIED, None, None, [("h", b"\x00\xff")], 0),
+        KafkaRecord("other", 2, 7, 0, "", None, None, [("h", b"\x00\xff")], 0),
+    ),
+    (
+        _wire("é", 2**31 - 1, 2**63 - 1, -5, common_pb2.TIMESTAMP_TYPE_CREATE_TIME, b"\xff" * 3, b"w" * 1000, [], 2**31 - 1),
+        KafkaRecord("é", 2**31 - 1, 2**63 - 1, -5, "CreateTime", b"\xff" * 3, b"w" * 1000, [], 2**31 - 1),
+    ),
+]
+
+
+def _open_raw(channel: grpc.Channel) -> SourceReader[Optional[bytes]]:
+    return KafkaSource.builder().set_channel(channel).set_topics(TOPIC).build().open(timeout=WAIT_S)
+
+
+def _is_lazy(rec: KafkaRecord[Any]) -> bool:
+    """Whether rec is a record whose fields other than value are not read
+    yet (without reading them)."""
+    return isinstance(rec, KafkaRecord) and type(rec) is not KafkaRecord
+
+
+def test_iterated_records_read_every_field_as_the_plain_ones(
+    scripted: Tuple[ScriptedSource, grpc.Channel],
+) -> None:
+    """Each record in a message of its own, so each is read lazily (a
+    message's first record always is); for every field, each kind of record
+    has that field read first."""
+    server, channel = scripted
+    for _ in _FIELDS:
+        for wire, _want in _KINDS:
+            server.send.put(_batch(wire))
+    server.send.put(source_pb2.ReadResponse(end_of_input=source_pb2.EndOfInput()))
+    server.send.put(None)
+    with _open_raw(channel) as reader:
+        it = iter(reader)
+        for first in _FIELDS:
+            for _wire_rec, want in _KINDS:
+                rec = next(it)
+                assert _is_lazy(rec)
+                assert rec.value == want.value and _is_lazy(rec)
+                assert getattr(rec, first) == getattr(want, first), first
+                # Reading one field made it a plain record with all of them.
+                assert type(rec) is KafkaRecord and not hasattr(rec, "_wire")
+                for name in _FIELDS:
+                    assert getattr(rec, name) == getattr(want, name), name
+                assert rec == want and repr(rec) == repr(want)
+        assert list(it) == [] and reader.ended
+
+
+def test_raw_values_and_plain_records(scripted: Tuple[ScriptedSource, grpc.Channel]) -> None:
+    """The default RawBytesSchema's values, which the readers take without
+    calling it, in values(), poll() and with_events()."""
+    server, channel = scripted
+    for _ in range(3):
+        server.send.put(_batch(*(wire for wire, _ in _KINDS)))
+    server.send.put(None)
+    with _open_raw(channel) as reader:
+        values = reader.values()
+        assert [next(values) for _ in _KINDS] == [want.value for _, want in _KINDS]
+        polled = reader.poll(len(_KINDS))
+        assert polled == [want for _, want in _KINDS] and all(type(r) is KafkaRecord for r in polled)
+        assert list(reader.with_events()) == [want for _, want in _KINDS]
+
+
+def test_a_lazy_record_behaves_as_a_kafka_record(scripted: Tuple[ScriptedSource, grpc.Channel]) -> None:
+    checks: List[Callable[[KafkaRecord[Any], KafkaRecord[Any]], bool]] = [
+        lambda r, w: r == w and w == r and not r != w and not w != r,
+        lambda r, w: repr(r) == repr(w) and str(r) == str(w),
+        lambda r, w: type(pickle.loads(pickle.dumps(r))) is KafkaRecord and pickle.loads(pickle.dumps(r)) == w,
+        lambda r, w: type(copy.copy(r)) is KafkaRecord and copy.copy(r) == w,
+        lambda r, w: type(copy.deepcopy(r)) is KafkaRecord and copy.deepcopy(r) == w,
+        lambda r, w: dataclasses.replace(r, value=b"x") == dataclasses.replace(w, value=b"x"),
+        lambda r, w: type(dataclasses.replace(r, value=b"x")) is KafkaRecord,
+        lambda r, w: dataclasses.asdict(r) == dataclasses.asdict(w),
+        lambda r, w: dataclasses.astuple(r) == dataclasses.astuple(w),
+        lambda r, w: hash(dataclasses.replace(r, headers=())) == hash(dataclasses.replace(w, headers=())),
+        lambda r, w: r.headers is r.headers,
+    ]
+    server, channel = scripted
+    # One record a message: each is lazy (a message's first record always is).
+    for _ in checks:
+        for wire, _want in _KINDS:
+            server.send.put(_batch(wire))
+    server.send.put(None)
+    with _open_raw(channel) as reader:
+        it = iter(reader)
+        for check in checks:
+            for _wire_rec, want in _KINDS:
+                rec = next(it)
+                assert _is_lazy(rec) and rec.__class__ is KafkaRecord and dataclasses.is_dataclass(rec)
+                assert not hasattr(rec, "__dict__")
+                with pytest.raises(dataclasses.FrozenInstanceError):
+                    rec.value = b"w"  # type: ignore[misc]
+                with pytest.raises(dataclasses.FrozenInstanceError):
+                    rec.offset = 1  # type: ignore[misc]
+                with pytest.raises(dataclasses.FrozenInstanceError):
+                    del rec.topic
+                with pytest.raises(AttributeError):
+                    rec.extra = 1  # type: ignore[attr-defined]
+                assert _is_lazy(rec)
+                assert check(rec, want)
+        assert list(it) == []
+
+
+def test_records_the_loop_keeps_are_materialized(scripted: Tuple[ScriptedSource, grpc.Channel]) -> None:
+    """A lazy record holds its whole server message: one that the loop keeps
+    is made plain once iteration is two records past it, before iteration
+    waits for the server, and when the iterator is closed, so that it does
+    not hold the message any more."""
+    server, channel = scripted
+
+    def want(p: int, o: int) -> KafkaRecord[Optional[bytes]]:
+        return KafkaRecord(TOPIC, p, o, 1000 + o, "CreateTime", None, b"v%d" % o, [], 7)
+
+    server.send.put(_batch(*(_rec(0, o, value=b"v%d" % o) for o in range(4))))
+    with _open_raw(channel) as reader:
+        it = iter(reader)
+        r0, r1 = next(it), next(it)
+        assert _is_lazy(r0) and _is_lazy(r1)
+        r2 = next(it)
+        assert type(r0) is KafkaRecord and r0 == want(0, 0)
+        # Kept, so the records come plain now (but the first of a message).
+        assert _is_lazy(r1) and not _is_lazy(r2)
+        r3 = next(it)
+        assert type(r1) is KafkaRecord and r1 == want(0, 1)
+        assert not _is_lazy(r3)
+        # Nothing left buffered: before waiting for the server, the records
+        # the loop may still hold are made plain.
+        server.send.put(_batch(_rec(1, 0, value=b"v0")))
+        x = next(it)
+        assert _is_lazy(x)
+        server.send.put(_batch(_rec(2, 0, value=b"v0")))
+        server.send.put(None)
+        y = next(it)
+        assert type(x) is KafkaRecord and x == want(1, 0)
+        assert [r0, r1, r2, r3, y] == [want(0, o) for o in range(4)] + [want(2, 0)]
+        assert list(it) == []
+    # ... and when the iterator is closed.
+    server.send.put(_batch(*(_rec(3, o, value=b"v%d" % o) for o in range(3))))
+    server.send.put(None)
+    with _open_raw(channel) as reader:
+        it = iter(reader)
+        a = next(it)
+        assert _is_lazy(a)
+        it.close()  # type: ignore[attr-defined]
+        assert type(a) is KafkaRecord and a == want(3, 0)
+        assert [r.offset for r in reader] == [1, 2]
+
+
+def test_a_loop_that_reads_fields_gets_plain_records(scripted: Tuple[ScriptedSource, grpc.Channel]) -> None:
+    """Whether the loop uses a lazy record's fields is seen two records
+    later; once it did, the records come plain (read at once), but for the
+    first of each message, and lazy again once such a first record was not
+    used."""
+    server, channel = scripted
+    for p in range(4):
+        server.send.put(_batch(*(_rec(p, o, value=b"read" if p < 2 else b"skip") for o in range(3))))
+    server.send.put(None)
+    lazy: List[bool] = []
+    offsets: List[int] = []
+    with _open_raw(channel) as reader:
+        for rec in reader:
+            lazy.append(_is_lazy(rec))
+            if rec.value == b"read":  # the records of the first two messages
+                offsets.append(rec.offset)
+    assert offsets == [0, 1, 2] * 2
+    assert lazy == [True, True, False] + [True, False, False] + [True, False, True] + [True, True, True]
+
+
+def test_a_failing_deserializer_in_iteration(scripted: Tuple[ScriptedSource, grpc.Channel]) -> None:
+    server, channel = scripted
+    server.send.put(_batch(_rec(0, 0, value=b"a"), _rec(0, 1, value=b"\xff"), _rec(0, 2, value=None)))
+    server.send.put(None)
+    with _open(channel) as reader:
+        it = iter(reader)
+        assert next(it).value == "a"
+        with pytest.raises(UnicodeDecodeError):
+            next(it)
+        # The record that failed was taken; iteration goes on after it.
+        rest = list(reader)
+        assert [(r.offset, r.value) for r in rest] == [(2, None)]
+
+
+def test_threads_read_the_fields_of_the_same_lazy_records(
+    scripted: Tuple[ScriptedSource, grpc.Channel],
+) -> None:
+    """A lazy record handed to other threads: each field reads the same in
+    every thread, and every thread gets the same headers list."""
+    server, channel = scripted
+    total, threads = 100, 4
+    # One record a message: each is lazy.
+    for o in range(total):
+        server.send.put(_batch(_rec(0, o, key=b"k", headers=[("h", b"%d" % o)])))
+    server.send.put(None)
+    with _open_raw(channel) as reader:
+        for rec in reader:
+            assert _is_lazy(rec)
+            seen: List[Tuple[Any, ...]] = []
+            barrier = threading.Barrier(threads)
+
+            def read() -> None:
+                barrier.wait(WAIT_S)
+                seen.append((rec.offset, rec.key, rec.headers, id(rec.headers), rec.timestamp))
+
+            workers = [threading.Thread(target=read) for _ in range(threads)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join(WAIT_S)
+            assert not any(w.is_alive() for w in workers)
+            o = rec.offset
+            assert seen == [(o, b"k", [("h", b"%d" % o)], id(rec.headers), 1000 + o)] * threads

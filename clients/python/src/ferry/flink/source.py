@@ -4,6 +4,7 @@ one reader session."""
 from __future__ import annotations
 
 import itertools
+import sys
 from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +26,7 @@ from typing import (
 )
 
 import grpc
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 from ferry.flink._job import JobSession, job_checkpoints, refuse_local_completion, refuse_restore_state
 from ferry.flink._stream import _Builder, _Endpoint, _NoMessage, _Session, _stubs
@@ -39,6 +41,11 @@ from ferry.flink.records import (
     SplitFinishedEvent,
     SplitsAddedEvent,
     WatermarkEvent,
+    _HAS_FIELD,
+    _is_raw,
+    _LazyKafkaRecord,
+    _MakingLazyKafkaRecord,
+    _materialize,
     _record_converter,
     _value_converter,
 )
@@ -48,6 +55,21 @@ from ferry.v1 import common_pb2, source_pb2
 
 T = TypeVar("T")
 U = TypeVar("U")
+
+
+def _alone_count() -> int:
+    """sys.getrefcount of an object that only a generator's local variable
+    references, as SourceReader._lazy_records sees its records (measured: it
+    differs between Python versions)."""
+
+    def generator() -> Iterator[int]:
+        record = object()
+        yield sys.getrefcount(record)
+
+    return next(generator())
+
+
+_ALONE = _alone_count()
 
 
 class KafkaSource(Generic[T]):
@@ -297,7 +319,11 @@ class _BarrierMark:
 
 
 # The records of one server message, in the pending queue.
-_Batch = List[common_pb2.Record]
+# A batch is the repeated field of the server message itself: a list of its
+# records would keep a wrapper object per record alive (objects the garbage
+# collector then goes through), where these are made as they are taken.
+_Batch = RepeatedCompositeFieldContainer[common_pb2.Record]
+_BATCH = type(source_pb2.RecordBatch().records)
 
 
 class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], JobSession, Generic[T]):
@@ -356,7 +382,7 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Jo
     # -- reading
     #
     # The pending queue holds, in stream order, batches (the records of one
-    # server message, as a list), events and barrier marks. The batch at the
+    # server message, _Batch), events and barrier marks. The batch at the
     # front is taken from index self._pos on; a batch leaves the queue with
     # its last record, so every batch in the queue has a record left.
 
@@ -370,7 +396,7 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Jo
         if kind == "records":
             records = msg.records.records
             if records:
-                self._pending.append(list(records))
+                self._pending.append(records)
         elif kind == "barrier":
             cid = msg.barrier.checkpoint_id
             # A job's barrier state is what ferry stored; a client-held one
@@ -405,7 +431,7 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Jo
         """The barrier's state moved back to the first buffered record of each split."""
         first: Dict[Tuple[str, int], int] = {}
         for i, item in enumerate(self._pending):
-            if isinstance(item, list):
+            if isinstance(item, _BATCH):
                 for rec in itertools.islice(item, self._pos if i == 0 else 0, None):
                     first.setdefault((rec.topic, rec.partition), rec.offset)
         out = source_pb2.SourceState()
@@ -458,11 +484,11 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Jo
         while True:
             # The common case, a batch at the front, inline: this runs once per record.
             batch = pending[0] if pending else None
-            if not isinstance(batch, list):
+            if not isinstance(batch, _BATCH):
                 head = self._head()
                 if head is None:
                     return
-                if not isinstance(head, list):
+                if not isinstance(head, _BATCH):
                     pending.popleft()  # an event
                     continue
                 batch = head
@@ -478,7 +504,113 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Jo
 
     def __iter__(self) -> Iterator[KafkaRecord[T]]:
         """Records in stream order (events are dropped); ends at the end of a bounded input."""
-        return self._records(self._convert)
+        return self._lazy_records()
+
+    def _lazy_records(self) -> Iterator[KafkaRecord[T]]:
+        """The loop of _records, where the records may be lazy.
+
+        A lazy record (_LazyKafkaRecord) has its value, and reads its other
+        fields from the wire record when one is first used: a loop that uses
+        only the values never reads them. But until then it holds the whole
+        server message it came in, so it must not outlive its use in the
+        loop. Each lazy record is looked at two records later, when a loop
+        has let go of it: if it is still referenced (the loop kept it), it
+        is materialized (it becomes a plain KafkaRecord, which drops the
+        message). Records come lazy as long as the last one looked at was
+        neither kept nor had a field used; else they come plain, as
+        _records gives them (reading the fields at once costs less than
+        reading them on first use), but for the first of each message, so
+        that a loop that changes is seen."""
+        pending = self._pending
+        convert = self._convert
+        deserialize = self._deserializer.deserialize
+        raw = _is_raw(deserialize)
+        has = _HAS_FIELD
+        making: Any = _MakingLazyKafkaRecord
+        lazy = _LazyKafkaRecord
+        getrefcount = sys.getrefcount
+        alone = _ALONE
+        materialize = _materialize
+        # The batch being taken, and its length.
+        current: Any = None
+        size = 0
+        wire: Any = None
+        # The lazy records yielded one and two records ago (None for a
+        # plain one).
+        last: Any = None
+        before: Any = None
+        # Whether records come plain, and whether the next one is the first
+        # of its message.
+        plain = False
+        first = False
+        try:
+            while True:
+                if before is not None:
+                    # The loop is two records past it.
+                    if type(before) is not lazy:
+                        plain = True  # a field was used
+                    elif getrefcount(before) > alone:
+                        materialize(before)  # kept
+                        plain = True
+                    else:
+                        plain = False
+                    before = None
+                if pending and pending[0] is current:
+                    pos = self._pos
+                else:
+                    # Nothing here holds the message past while it waits.
+                    current = wire = None
+                    if pending and isinstance(pending[0], _BATCH):
+                        current = pending[0]
+                    else:
+                        if not pending and last is not None:
+                            # Waiting for the server: the record the loop
+                            # may still hold must not hold the message
+                            # meanwhile.
+                            materialize(last)
+                            last = None
+                        head = self._head()
+                        if head is None:
+                            return
+                        if not isinstance(head, _BATCH):
+                            pending.popleft()  # an event
+                            continue
+                        current = head
+                    size = len(current)
+                    first = True
+                    pos = self._pos
+                if pos + 1 < size:
+                    self._pos = pos + 1
+                else:
+                    pending.popleft()
+                    self._pos = 0
+                # As in _records, the cursor is past the record before its
+                # value is deserialized.
+                wire = current[pos]
+                before = last
+                if plain and not first:
+                    last = None
+                    yield convert(wire)
+                    continue
+                value: Any = wire.value
+                if not value:
+                    value = b"" if has(wire, "value") else None
+                if not raw:
+                    value = deserialize(value)
+                # Assigned plainly, then the class that is frozen.
+                last = making()
+                last.value = value
+                last._wire = wire
+                last.__class__ = lazy
+                first = False
+                yield last
+        finally:
+            # The loop ended or left the iterator, and may hold the last
+            # records still.
+            if before is not None:
+                materialize(before)
+            if last is not None:
+                materialize(last)
 
     def values(self) -> Iterator[T]:
         """The deserialized values alone (no KafkaRecord is built)."""
@@ -491,11 +623,11 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Jo
             head = self._head()
             if head is None:
                 return
-            if isinstance(head, list):
+            if isinstance(head, _BATCH):
                 yield convert(self._take(head))
             else:
                 self._pending.popleft()
-                yield head
+                yield cast(SourceEvent, head)
 
     def poll(
         self, max_records: int = 500, timeout: Union[float, timedelta, None] = None
@@ -531,7 +663,7 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Jo
             head = self._head(wait=not out)
             if head is None:
                 break
-            if isinstance(head, list):
+            if isinstance(head, _BATCH):
                 out.append(convert(self._take(head)))
             else:
                 self._pending.popleft()  # an event
@@ -552,14 +684,14 @@ class SourceReader(_Session[source_pb2.ReadRequest, source_pb2.ReadResponse], Jo
             head = self._head(wait=False)
             if head is None:
                 return out
-            if isinstance(head, list):
+            if isinstance(head, _BATCH):
                 out.append(convert(self._take(head)))
             else:
                 self._pending.popleft()  # an event
 
     def _has_buffered(self) -> bool:
         """Whether a record arrived that was not taken yet."""
-        return any(isinstance(item, list) for item in self._pending)
+        return any(isinstance(item, _BATCH) for item in self._pending)
 
     @property
     def ended(self) -> bool:
