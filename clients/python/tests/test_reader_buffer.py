@@ -43,23 +43,7 @@ def _rec(
     key: Optional[bytes] = None,
     headers: Sequence[Tuple[str, Optional[bytes]]] = (),
 ) -> common_pb2.Record:
-    rec = common_pb2.Record(
-        topic=TOPIC,
-        partition=partition,
-        offset=offset,
-        timestamp_ms=1000 + offset,
-        timestamp_type=common_pb2.TIMESTAMP_TYPE_CREATE_TIME,
-        leader_epoch=7,
-    )
-    if key is not None:
-        rec.key = key
-    if value is not None:
-        rec.value = value
-    for k, v in headers:
-        h = rec.headers.add(key=k)
-        if v is not None:
-            h.value = v
-    return rec
+    return _wire(TOPIC, partition, offset, 1000 + offset, common_pb2.TIMESTAMP_TYPE_CREATE_TIME, key, value, headers, 7)
 
 
 def _batch(*records: common_pb2.Record) -> source_pb2.ReadResponse:
