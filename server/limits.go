@@ -27,6 +27,9 @@ import (
 //   - a stream must send open within OpenTimeout, and at most
 //     MaxPendingStreams streams may wait for it at once;
 //   - one connection carries at most MaxConcurrentStreams streams;
+//   - the server holds at most MaxConnections connections (connections.go),
+//     each must finish its handshake within OpenTimeout, and one without
+//     streams for MaxConnectionIdle is closed;
 //   - the registry bounds sessions per owner and the memory all sessions
 //     reserve (see sessions.Limits).
 
@@ -62,6 +65,17 @@ const (
 	// writers of one task manager), and a client needing more opens another
 	// connection. Further streams wait in the client until one ends.
 	DefaultMaxConcurrentStreams = 64
+	// DefaultMaxConnections bounds the client connections: 1024, one for
+	// each of DefaultMaxSessions, far below the file descriptors a process
+	// gets (Go raises its soft limit to the hard one, commonly 2^20), and
+	// within memory: an active connection takes up to 512 KiB of read
+	// buffer and, while it sends, a 512 KiB write buffer.
+	DefaultMaxConnections = 1024
+	// DefaultMaxConnectionIdle is how long a connection may stay without
+	// streams: 5 minutes, long enough that a client between sessions keeps
+	// its connection, short enough that connections left open (or opened
+	// and never used) give their slots back.
+	DefaultMaxConnectionIdle = 5 * time.Minute
 	// DefaultMemoryBudget is the memory all sessions together may reserve:
 	// 1 GiB fits a small machine (a 2 GiB container, with room for gRPC's
 	// buffers and the Go runtime) and holds 16 sources at the default
@@ -84,6 +98,8 @@ func limitDefaults(cfg *Config) error {
 		defaultLimit("OpenTimeout", &cfg.OpenTimeout, DefaultOpenTimeout),
 		defaultLimit("MaxPendingStreams", &cfg.MaxPendingStreams, DefaultMaxPendingStreams),
 		defaultLimit("MaxConcurrentStreams", &cfg.MaxConcurrentStreams, DefaultMaxConcurrentStreams),
+		defaultLimit("MaxConnections", &cfg.MaxConnections, DefaultMaxConnections),
+		defaultLimit("MaxConnectionIdle", &cfg.MaxConnectionIdle, DefaultMaxConnectionIdle),
 		defaultLimit("MaxSessionsPerPrincipal", &cfg.MaxSessionsPerPrincipal, DefaultMaxSessionsPerPrincipal),
 		defaultLimit("MemoryBudget", &cfg.MemoryBudget, DefaultMemoryBudget),
 	)
@@ -102,10 +118,13 @@ func defaultLimit[T int | int64 | time.Duration](field string, v *T, def T) erro
 }
 
 // limitOptions are the gRPC server options of the limits: keepalive with
-// its enforcement, and the streams per connection.
+// its enforcement, idle connections closed, the connection's handshake
+// (TLS and HTTP/2) within the open timeout, and the streams per connection.
 func limitOptions(cfg Config) []grpc.ServerOption {
 	return []grpc.ServerOption{
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: cfg.KeepaliveTime, Timeout: cfg.KeepaliveTimeout}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: cfg.KeepaliveTime, Timeout: cfg.KeepaliveTimeout,
+			MaxConnectionIdle: cfg.MaxConnectionIdle}),
+		grpc.ConnectionTimeout(cfg.OpenTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinClientInterval, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(uint32(cfg.MaxConcurrentStreams)),
 	}
@@ -116,12 +135,14 @@ type Usage struct {
 	sessions.Usage
 	// PendingStreams are the streams that have not sent open yet.
 	PendingStreams int
+	// Connections are the client connections open.
+	Connections int
 }
 
 // Usage returns what clients hold on the server now: open sessions, their
-// reserved memory and the streams waiting for open.
+// reserved memory, the streams waiting for open and the connections.
 func (s *Server) Usage() Usage {
-	return Usage{Usage: s.registry.Usage(), PendingStreams: int(s.pending.Load())}
+	return Usage{Usage: s.registry.Usage(), PendingStreams: int(s.pending.Load()), Connections: int(s.connections.Load())}
 }
 
 // isSessionMethod reports whether a method is one of ferry's session
@@ -213,16 +234,21 @@ func (p *pendingStream) RecvMsg(m any) error {
 }
 
 // admitPending counts one more stream waiting for open unless the limit is
-// reached. The count never goes past the limit, not even for a moment, so
-// that Usage never reports more pending streams than are allowed.
+// reached.
 func (s *Server) admitPending() bool {
-	limit := int64(s.cfg.MaxPendingStreams)
+	return admit(&s.pending, int64(s.cfg.MaxPendingStreams))
+}
+
+// admit adds one to n unless n is at limit. The count never goes past the
+// limit, not even for a moment, so that Usage never reports more than is
+// allowed.
+func admit(n *atomic.Int64, limit int64) bool {
 	for {
-		n := s.pending.Load()
-		if n >= limit {
+		v := n.Load()
+		if v >= limit {
 			return false
 		}
-		if s.pending.CompareAndSwap(n, n+1) {
+		if n.CompareAndSwap(v, v+1) {
 			return true
 		}
 	}

@@ -8,7 +8,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/ferrykafka/ferry/connector"
@@ -233,5 +235,73 @@ func TestShutdownEndsStreamsWaitingForOpenAtOnce(t *testing.T) {
 	wantStatus(t, err, codes.Unavailable, "shutting down")
 	if d := time.Since(began); d > 5*time.Second {
 		t.Fatalf("shutdown took %s with a stream waiting for open", d)
+	}
+}
+
+// TestConnectionsBeyondTheLimitAreClosed: with two connections held, a
+// third is closed as soon as it is accepted (its call fails UNAVAILABLE)
+// and logged; when one of the two goes, a new connection is served.
+func TestConnectionsBeyondTheLimitAreClosed(t *testing.T) {
+	logs := &syncBuffer{}
+	srv, first := startOnFakeWith(t, logs, func(c *Config) { c.MaxConnections = 2 }, nil)
+	waitServing(t, first)
+	dial := func() *grpc.ClientConn {
+		c, err := grpc.NewClient(first.Target(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	second := dial()
+	waitServing(t, second)
+	if u := srv.Usage(); u.Connections != 2 {
+		t.Fatalf("two clients connected: usage %+v", u)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	third := dial()
+	_, err := healthpb.NewHealthClient(third).Check(ctx, &healthpb.HealthCheckRequest{})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("a third connection: %v, want UNAVAILABLE", err)
+	}
+	third.Close() // else it keeps reconnecting, and could take the slot freed below
+	if u := srv.Usage(); u.Connections != 2 {
+		t.Errorf("after the refused connection: usage %+v, want 2 connections", u)
+	}
+	if !strings.Contains(logs.String(), "--max-connections") {
+		t.Errorf("the refusal is not logged:\n%s", logs.String())
+	}
+
+	second.Close()
+	// The next connection is served once the second one's slot is free:
+	// the call waits for it (gRPC retries the connection meanwhile).
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := healthpb.NewHealthClient(dial()).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true)); err != nil {
+		t.Fatalf("a connection after one was closed: %v", err)
+	}
+}
+
+// TestIdleConnectionsAreClosed: a connection without streams for
+// MaxConnectionIdle is closed, and gives back its slot (the limit is one
+// connection here): the client reconnects for its next call.
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	srv, conn := startOnFakeWith(t, &syncBuffer{}, func(c *Config) {
+		c.MaxConnections = 1
+		c.MaxConnectionIdle = 300 * time.Millisecond
+	}, nil)
+	waitServing(t, conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if !conn.WaitForStateChange(ctx, connectivity.Ready) {
+		t.Fatalf("the idle connection stayed %v", conn.GetState())
+	}
+	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true)); err != nil {
+		t.Fatalf("a call after the idle connection was closed: %v", err)
+	}
+	if u := srv.Usage(); u.Connections != 1 {
+		t.Errorf("usage %+v, want 1 connection", u)
 	}
 }

@@ -27,6 +27,7 @@ func (s *Server) startMetrics() error {
 		Sessions:       s.metricSessions,
 		Usage:          s.registry.Usage,
 		PendingStreams: func() int { return int(s.pending.Load()) },
+		Connections:    func() int { return int(s.connections.Load()) },
 	})
 	if err != nil {
 		return fmt.Errorf("server: metrics: %w", err)

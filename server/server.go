@@ -88,6 +88,14 @@ type Config struct {
 	// MaxConcurrentStreams bounds the streams of one connection; further
 	// streams wait in the client. 0 means DefaultMaxConcurrentStreams.
 	MaxConcurrentStreams int
+	// MaxConnections bounds the client connections the server holds; a
+	// connection beyond it is closed as soon as it is accepted (the client
+	// sees UNAVAILABLE). 0 means DefaultMaxConnections.
+	MaxConnections int
+	// MaxConnectionIdle is how long a connection may stay without streams
+	// before ferry closes it (GOAWAY; a gRPC client reconnects when it next
+	// needs the connection). 0 means DefaultMaxConnectionIdle.
+	MaxConnectionIdle time.Duration
 	// MemoryBudget bounds, in bytes, the memory all open sessions reserve:
 	// a source its prefetch.max.bytes, a sink its buffer.memory. An open
 	// beyond it fails with RESOURCE_EXHAUSTED. 0 means DefaultMemoryBudget.
@@ -132,17 +140,18 @@ type Server struct {
 	ferryv1.UnimplementedSourceServiceServer
 	ferryv1.UnimplementedSinkServiceServer
 
-	cfg      Config
-	log      *slog.Logger
-	grpc     *grpc.Server
-	health   *health.Server
-	registry *sessions.Registry
-	jobs     jobStores                     // the checkpoint stores of JobCheckpoints, by cluster
-	live     liveSessions                  // the admin view of the open sessions
-	policy   atomic.Pointer[policy.Policy] // nil allows everything
-	pending  atomic.Int64                  // streams that have not sent open yet
-	tel      *telemetry.Providers          // never nil
-	metrics  *telemetry.Metrics            // nil when metrics are off
+	cfg         Config
+	log         *slog.Logger
+	grpc        *grpc.Server
+	health      *health.Server
+	registry    *sessions.Registry
+	jobs        jobStores                     // the checkpoint stores of JobCheckpoints, by cluster
+	live        liveSessions                  // the admin view of the open sessions
+	policy      atomic.Pointer[policy.Policy] // nil allows everything
+	pending     atomic.Int64                  // streams that have not sent open yet
+	connections atomic.Int64                  // client connections open (connections.go)
+	tel         *telemetry.Providers          // never nil
+	metrics     *telemetry.Metrics            // nil when metrics are off
 
 	stopping     chan struct{} // closed when Shutdown begins
 	stopOnce     sync.Once
@@ -267,7 +276,7 @@ func (s *Server) Serve(lis net.Listener) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.healthCancel, s.healthDone = cancel, make(chan struct{})
 	go s.watchKafka(ctx)
-	return s.grpc.Serve(lis)
+	return s.grpc.Serve(s.limitConnections(lis))
 }
 
 // Shutdown ends open sessions with UNAVAILABLE, waits for their handlers to

@@ -16,9 +16,9 @@ import (
 // server.Config, whose defaults they show); each overrides the same field of
 // the config file's "limits" (flag --a-b is field a_b).
 type limitFlags struct {
-	maxSessions, perPrincipal, pending, perConnection int
-	budget                                            byteSize
-	openTimeout, keepaliveTime, keepaliveTimeout      time.Duration
+	maxSessions, perPrincipal, pending, perConnection, connections int
+	budget                                                         byteSize
+	openTimeout, keepaliveTime, keepaliveTimeout, connectionIdle   time.Duration
 }
 
 func addLimitFlags(fs *flag.FlagSet) *limitFlags {
@@ -32,7 +32,11 @@ func addLimitFlags(fs *flag.FlagSet) *limitFlags {
 		"streams that have not sent open yet, at most; more are refused at once with RESOURCE_EXHAUSTED")
 	fs.IntVar(&l.perConnection, "max-streams-per-connection", server.DefaultMaxConcurrentStreams,
 		"concurrent streams of one client connection (HTTP/2 MAX_CONCURRENT_STREAMS); more wait in the client")
-	fs.DurationVar(&l.openTimeout, "open-timeout", server.DefaultOpenTimeout, "how long a stream may take to send open; later it ends with DEADLINE_EXCEEDED")
+	fs.IntVar(&l.connections, "max-connections", server.DefaultMaxConnections,
+		"client connections the server holds; a connection beyond them is closed at once (the client sees UNAVAILABLE)")
+	fs.DurationVar(&l.connectionIdle, "max-connection-idle", server.DefaultMaxConnectionIdle,
+		"close a connection that has had no stream for this long (GOAWAY; gRPC clients reconnect when they need it)")
+	fs.DurationVar(&l.openTimeout, "open-timeout", server.DefaultOpenTimeout, "how long a stream may take to send open (later it ends with DEADLINE_EXCEEDED), and a connection its TLS and HTTP/2 handshake")
 	fs.DurationVar(&l.keepaliveTime, "keepalive-time", server.DefaultKeepaliveTime,
 		"ping a connection silent for this long (at least 1s); with --keepalive-timeout, the bound within which a vanished client loses its sessions")
 	fs.DurationVar(&l.keepaliveTimeout, "keepalive-timeout", server.DefaultKeepaliveTimeout, "close a connection that does not answer a ping within this")
@@ -53,6 +57,7 @@ func (l *limitFlags) apply(cfg *server.Config, set map[string]bool, file limitsC
 		{"max-sessions-per-principal", &l.perPrincipal, &cfg.MaxSessionsPerPrincipal, file.MaxSessionsPerPrincipal},
 		{"max-pending-streams", &l.pending, &cfg.MaxPendingStreams, file.MaxPendingStreams},
 		{"max-streams-per-connection", &l.perConnection, &cfg.MaxConcurrentStreams, file.MaxStreamsPerConnection},
+		{"max-connections", &l.connections, &cfg.MaxConnections, file.MaxConnections},
 	}
 	for _, v := range ints {
 		if *v.out, err = pick(set, v.name, *v.flag, v.file); err != nil {
@@ -67,6 +72,7 @@ func (l *limitFlags) apply(cfg *server.Config, set map[string]bool, file limitsC
 		{"open-timeout", &l.openTimeout, &cfg.OpenTimeout, file.OpenTimeout},
 		{"keepalive-time", &l.keepaliveTime, &cfg.KeepaliveTime, file.KeepaliveTime},
 		{"keepalive-timeout", &l.keepaliveTimeout, &cfg.KeepaliveTimeout, file.KeepaliveTimeout},
+		{"max-connection-idle", &l.connectionIdle, &cfg.MaxConnectionIdle, file.MaxConnectionIdle},
 	}
 	for _, v := range durations {
 		if *v.out, err = pick(set, v.name, *v.flag, time.Duration(v.file)); err != nil {
@@ -100,6 +106,8 @@ type limitsConfig struct {
 	MemoryBudget            byteSize     `json:"memory_budget"`
 	MaxPendingStreams       int          `json:"max_pending_streams"`
 	MaxStreamsPerConnection int          `json:"max_streams_per_connection"`
+	MaxConnections          int          `json:"max_connections"`
+	MaxConnectionIdle       jsonDuration `json:"max_connection_idle"`
 	OpenTimeout             jsonDuration `json:"open_timeout"`
 	KeepaliveTime           jsonDuration `json:"keepalive_time"`
 	KeepaliveTimeout        jsonDuration `json:"keepalive_timeout"`

@@ -43,7 +43,8 @@ func TestLimitDefaultsFlagsAndFile(t *testing.T) {
 	want := server.Config{MaxSessions: server.DefaultMaxSessions, MaxSessionsPerPrincipal: server.DefaultMaxSessionsPerPrincipal,
 		MemoryBudget: server.DefaultMemoryBudget, MaxPendingStreams: server.DefaultMaxPendingStreams,
 		MaxConcurrentStreams: server.DefaultMaxConcurrentStreams, OpenTimeout: server.DefaultOpenTimeout,
-		KeepaliveTime: server.DefaultKeepaliveTime, KeepaliveTimeout: server.DefaultKeepaliveTimeout}
+		KeepaliveTime: server.DefaultKeepaliveTime, KeepaliveTimeout: server.DefaultKeepaliveTimeout,
+		MaxConnections: server.DefaultMaxConnections, MaxConnectionIdle: server.DefaultMaxConnectionIdle}
 	if !equalLimits(cfg, want) {
 		t.Fatalf("defaults: %+v", cfg)
 	}
@@ -52,13 +53,16 @@ func TestLimitDefaultsFlagsAndFile(t *testing.T) {
 	}
 
 	file := `{"limits": {"max_sessions": 10, "max_sessions_per_principal": 3, "memory_budget": "1.5GiB", "max_pending_streams": 7,
-		"max_streams_per_connection": 5, "open_timeout": "2s", "keepalive_time": "5s", "keepalive_timeout": "3s"}}`
-	cfg, err = limitsFrom(t, []string{"--memory-budget", "64MiB", "--keepalive-time", "20s", "--max-sessions-per-principal", "4"}, file)
+		"max_streams_per_connection": 5, "open_timeout": "2s", "keepalive_time": "5s", "keepalive_timeout": "3s",
+		"max_connections": 100, "max_connection_idle": "1m"}}`
+	cfg, err = limitsFrom(t, []string{"--memory-budget", "64MiB", "--keepalive-time", "20s", "--max-sessions-per-principal", "4",
+		"--max-connection-idle", "30s"}, file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want = server.Config{MaxSessions: 10, MaxSessionsPerPrincipal: 4, MemoryBudget: 64 << 20, MaxPendingStreams: 7,
-		MaxConcurrentStreams: 5, OpenTimeout: 2 * time.Second, KeepaliveTime: 20 * time.Second, KeepaliveTimeout: 3 * time.Second}
+		MaxConcurrentStreams: 5, OpenTimeout: 2 * time.Second, KeepaliveTime: 20 * time.Second, KeepaliveTimeout: 3 * time.Second,
+		MaxConnections: 100, MaxConnectionIdle: 30 * time.Second}
 	if !equalLimits(cfg, want) {
 		t.Fatalf("flags over file: %+v", cfg)
 	}
@@ -113,5 +117,6 @@ func TestREADMEConfigExampleLoads(t *testing.T) {
 func equalLimits(a, b server.Config) bool {
 	return a.MaxSessions == b.MaxSessions && a.MaxSessionsPerPrincipal == b.MaxSessionsPerPrincipal && a.MemoryBudget == b.MemoryBudget &&
 		a.MaxPendingStreams == b.MaxPendingStreams && a.MaxConcurrentStreams == b.MaxConcurrentStreams &&
-		a.OpenTimeout == b.OpenTimeout && a.KeepaliveTime == b.KeepaliveTime && a.KeepaliveTimeout == b.KeepaliveTimeout
+		a.OpenTimeout == b.OpenTimeout && a.KeepaliveTime == b.KeepaliveTime && a.KeepaliveTimeout == b.KeepaliveTimeout &&
+		a.MaxConnections == b.MaxConnections && a.MaxConnectionIdle == b.MaxConnectionIdle
 }

@@ -85,6 +85,8 @@ type Server struct {
 	Usage func() sessions.Usage
 	// PendingStreams counts the streams that have not sent open yet.
 	PendingStreams func() int
+	// Connections counts the client connections open.
+	Connections func() int
 }
 
 // Metrics are ferry's instruments. Refused is the one the server calls;
@@ -107,7 +109,7 @@ type observed struct {
 	recordsOut, bytesOut, recordsOutErrors              metric.Int64ObservableCounter
 	txnPrepared, txnCommitted, txnAborted, txnRecovered metric.Int64ObservableCounter
 	// server
-	open, memoryInUse, memoryBudget, pendingStreams metric.Int64ObservableGauge
+	open, memoryInUse, memoryBudget, pendingStreams, connections metric.Int64ObservableGauge
 }
 
 // NewMetrics creates ferry's instruments on mp and observes srv at each
@@ -154,6 +156,7 @@ func NewMetrics(mp metric.MeterProvider, srv Server) (*Metrics, error) {
 	i.memoryInUse = gauge("ferry.memory.in_use", "By", "Memory the open sessions reserve against the memory budget: a source its prefetch.max.bytes, a sink its buffer.memory.")
 	i.memoryBudget = gauge("ferry.memory.budget", "By", "The memory budget of all sessions (ferry serve --memory-budget).")
 	i.pendingStreams = gauge("ferry.streams.pending", "{stream}", "Streams that have not sent open yet.")
+	i.connections = gauge("ferry.connections.open", "{connection}", "Client connections open (ferry serve --max-connections bounds them).")
 	refused, err := meter.Int64Counter("ferry.sessions.refused", metric.WithUnit("{session}"),
 		metric.WithDescription("Opens refused, by kind and reason (a limit, the policy, a bad spec, Kafka)."))
 	errs = append(errs, err)
@@ -163,7 +166,7 @@ func NewMetrics(mp metric.MeterProvider, srv Server) (*Metrics, error) {
 	}
 	m.callback, err = meter.RegisterCallback(m.observe, i.recordsIn, i.bytesIn, i.commitsOK, i.commitsFailed, i.idle, i.emitLag,
 		i.watermarkLag, i.pending, i.current, i.committed, i.sendTime, i.recordsOut, i.bytesOut, i.recordsOutErrors,
-		i.txnPrepared, i.txnCommitted, i.txnAborted, i.txnRecovered, i.open, i.memoryInUse, i.memoryBudget, i.pendingStreams)
+		i.txnPrepared, i.txnCommitted, i.txnAborted, i.txnRecovered, i.open, i.memoryInUse, i.memoryBudget, i.pendingStreams, i.connections)
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +221,9 @@ func (m *Metrics) observe(_ context.Context, o metric.Observer) error {
 	}
 	if m.srv.PendingStreams != nil {
 		o.ObserveInt64(i.pendingStreams, int64(m.srv.PendingStreams()))
+	}
+	if m.srv.Connections != nil {
+		o.ObserveInt64(i.connections, int64(m.srv.Connections()))
 	}
 	return nil
 }
