@@ -1,8 +1,11 @@
 package connector
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"strconv"
+	"strings"
 )
 
 // InvalidError is returned when a configuration value breaks a rule. Field is
@@ -96,4 +99,14 @@ func (e *DeniedError) Error() string {
 		msg += ": " + e.Reason
 	}
 	return msg
+}
+
+// IsCertificateRefusal reports whether err carries a TLS alert from a
+// broker about ferry's client certificate (none sent where the listener
+// requires one, or one it does not trust): ferry's TLS identity was
+// refused, which no retry mends.
+func IsCertificateRefusal(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "remote error" && opErr.Err != nil &&
+		strings.Contains(opErr.Err.Error(), "certificate")
 }

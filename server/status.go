@@ -52,6 +52,8 @@ func toStatus(err error) error {
 		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.As(err, &kafkaErr):
 		return status.Error(kafkaCode(kafkaErr), err.Error())
+	case connector.IsCertificateRefusal(err):
+		return status.Error(codes.Unauthenticated, "Kafka refused ferry's TLS client certificate (ssl.keystore.*, or the cluster's keystore on the server): "+err.Error())
 	case errors.As(err, &unavailable):
 		return status.Error(codes.Unavailable, err.Error())
 	}
