@@ -60,7 +60,7 @@ func openExactlyOnce(ctx context.Context, base *KafkaWriter, cfg Config, opts []
 	}
 	span := base.spans.Start("ferry.transactions.abort_lingering",
 		connector.AttrTransactionalIDPrefix.String(cfg.TransactionalIDPrefix), connector.AttrIndex.Int(cfg.WriterIndex))
-	aborted, err := abortLingering(ctx, base.cl, cfg.TransactionalIDPrefix, cfg.WriterIndex, timeout)
+	aborted, err := abortLingering(ctx, base.cl, cfg.TransactionalIDPrefix, cfg.WriterIndex, cfg.Parallelism, timeout)
 	base.stats.aborted.Add(int64(aborted))
 	connector.EndSpan(span, err)
 	if err != nil {

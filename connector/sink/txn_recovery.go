@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,10 +84,14 @@ func recoverCommit(ctx context.Context, cl *kgo.Client, p Prepared) error {
 	return fmt.Errorf("committing %s of checkpoint %d: EndTxn refused (%w) while the transaction is %s at epoch %d", p.TransactionalID, p.CheckpointID, endErr, d.State, d.ProducerEpoch)
 }
 
-// abortLingering aborts, by fencing, every open transaction of
-// {prefix}-{index}-* and returns how many it aborted. Call it after the
-// restore state's transactions were committed: what is still open was left
-// by an earlier run of this writer and would block read_committed readers
+// abortLingering aborts, by fencing, every open transaction of the writers
+// this one stands for and returns how many it aborted: {prefix}-{j}-* for
+// every j with j % parallelism == index, as Flink's writer owns the subtask
+// ids congruent to its own. At the same parallelism that is its own; after
+// the writer count shrank, the writers left also take the transactions of
+// the indexes that are gone, which no writer would open again. Call it
+// after the restore state's transactions were committed: what is still
+// open was left by an earlier run and would block read_committed readers
 // until it times out (FLINK-40626).
 //
 // It follows Flink's LISTING abort strategy (TransactionAbortStrategyImpl
@@ -102,15 +107,14 @@ func recoverCommit(ctx context.Context, cl *kgo.Client, p Prepared) error {
 // could stop at a gap below a lingering id and leave it blocking readers.
 // Listing finds every open transaction of this writer whatever its n, and
 // fences nothing else.
-func abortLingering(ctx context.Context, cl *kgo.Client, prefix string, index int, timeout time.Duration) (aborted int, err error) {
+func abortLingering(ctx context.Context, cl *kgo.Client, prefix string, index, parallelism int, timeout time.Duration) (aborted int, err error) {
 	adm := kadm.NewClient(cl)
 	listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing", "PrepareAbort", "PrepareCommit"})
 	if err != nil {
 		return 0, &connector.UnavailableError{Op: "listing transactions", Err: err}
 	}
-	mine := fmt.Sprintf("%s-%d-", prefix, index)
 	for _, tx := range listed.Sorted() {
-		if !strings.HasPrefix(tx.TxnID, mine) {
+		if !ownsTransaction(tx.TxnID, prefix, index, parallelism) {
 			continue
 		}
 		req := kmsg.NewPtrInitProducerIDRequest()
@@ -134,4 +138,36 @@ func abortLingering(ctx context.Context, cl *kgo.Client, prefix string, index in
 		aborted++
 	}
 	return aborted, nil
+}
+
+// ownsTransaction reports whether the writer index of parallelism writers
+// stands for the transactional id txnID, which is {prefix}-{j}-{n} of the
+// writer j: when j % parallelism == index (j == index when parallelism is
+// below 1). Ids of other shapes are not ferry's, and not owned.
+func ownsTransaction(txnID, prefix string, index, parallelism int) bool {
+	rest, ok := strings.CutPrefix(txnID, prefix+"-")
+	if !ok {
+		return false
+	}
+	j, n, ok := strings.Cut(rest, "-")
+	if !ok || !isDigits(j) || !isDigits(n) {
+		return false
+	}
+	writer, err := strconv.Atoi(j)
+	if err != nil {
+		return false // out of range
+	}
+	if parallelism < 1 {
+		return writer == index
+	}
+	return writer%parallelism == index
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
