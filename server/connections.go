@@ -37,11 +37,19 @@ func (l *connectionLimit) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if admit(&l.srv.connections, l.limit) {
-			return &countedConn{Conn: c, open: &l.srv.connections}, nil
+		if !admit(&l.srv.connections, l.limit) {
+			c.Close()
+			l.refuse(c.RemoteAddr())
+			continue
 		}
-		c.Close()
-		l.refuse(c.RemoteAddr())
+		counted := &countedConn{Conn: c, open: &l.srv.connections}
+		if err := setUserTimeout(c, l.srv.cfg.KeepaliveTimeout); err != nil {
+			// gRPC's server drops a connection it cannot set this on.
+			l.srv.log.Warn("connection closed: setting TCP_USER_TIMEOUT failed", "from", c.RemoteAddr().String(), "err", err)
+			counted.Close()
+			continue
+		}
+		return counted, nil
 	}
 }
 

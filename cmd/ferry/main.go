@@ -206,15 +206,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := limits.apply(&cfg, set, fc.Limits); err != nil {
 		return err
 	}
-	budget := cfg.MemoryBudget
-	if budget == 0 {
-		budget = server.DefaultMemoryBudget
-	}
-	chooseGC(budget, os.Getenv).apply(log)
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
 	}
+	chooseGC(srv.Usage().MemoryBudget, os.Getenv).apply(log)
 	if *configPath != "" && pol != nil {
 		stop := watchPolicy(*configPath, srv, log)
 		defer stop()
